@@ -1,0 +1,34 @@
+"""Random trace and span ids, never all zero (Trace Context section 3.2.2).
+
+Ids are carried as lower-case hex bytes (32 and 16 characters), the form they have on the wire:
+the hot path copies them from one header into the next without converting; only the span
+exporter, off the hot path, turns them into the raw bytes OTLP wants.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+ZERO_TRACE_ID = b"0" * 32
+ZERO_SPAN_ID = b"0" * 16
+
+# One private generator seeded from the OS: far cheaper than os.urandom per id, and ids need to be
+# unique, not secret. Reseeded after fork so --workers processes never share a stream.
+_rng = random.Random()
+os.register_at_fork(after_in_child=_rng.seed)
+_getrandbits = _rng.getrandbits
+
+
+def new_trace_id() -> bytes:
+    while True:
+        value = _getrandbits(128)
+        if value:
+            return b"%032x" % value
+
+
+def new_span_id() -> bytes:
+    while True:
+        value = _getrandbits(64)
+        if value:
+            return b"%016x" % value
