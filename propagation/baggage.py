@@ -12,8 +12,8 @@ from urllib.parse import unquote
 
 from propagation.headers import OWS
 
-MAX_MEMBERS = 64  # section 3.3.1 "Limits"
-MAX_BYTES = 8192  # section 3.3.1 "Limits", the whole baggage-string
+MAX_MEMBERS = 64  # W3C Baggage #limits
+MAX_BYTES = 8192  # W3C Baggage #limits: the whole baggage-string
 
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"  # RFC 9110 token
 _VALUE = rb"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*"  # baggage-octet
@@ -65,7 +65,7 @@ def parse(values: Sequence[bytes]) -> Baggage:
     """Combine every `baggage` header; keep valid members while within 64 members and 8192 bytes.
 
     An invalid member is dropped alone (the spec has no rule that poisons the whole header);
-    members past either limit are dropped whole, never cut (section 3.3.1).
+    members past either limit are dropped whole, never cut (#limits).
     """
     kept: list[bytes] = []
     size = -1  # the first member needs no comma

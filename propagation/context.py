@@ -5,9 +5,9 @@ from __future__ import annotations
 from propagation.baggage import Baggage
 from propagation.tracestate import EMPTY, TraceState
 
-# W3C Trace Context Level 2, section 3.2.2.5: trace-flags bits.
+# W3C Trace Context Level 2 #trace-flags: the bits.
 SAMPLED = 0x01
-RANDOM = 0x02  # the trace id's rightmost 7 bytes are random (Level 2, section 3.2.2.5.2)
+RANDOM = 0x02  # the trace id's rightmost 7 bytes are random (Level 2 #random-trace-id-flag)
 KNOWN_FLAGS = SAMPLED | RANDOM
 
 

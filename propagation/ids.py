@@ -1,4 +1,4 @@
-"""Random trace and span ids, never all zero (Trace Context section 3.2.2).
+"""Random trace and span ids, never all zero (Trace Context #trace-id, #parent-id).
 
 Ids are carried as lower-case hex bytes (32 and 16 characters), the form they have on the wire:
 the hot path copies them from one header into the next without converting; only the span

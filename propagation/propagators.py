@@ -86,7 +86,7 @@ class Propagators:
             if name == "tracecontext":
                 w3c = traceparent.parse(found[TRACEPARENT]) if TRACEPARENT in found else None
                 if w3c is not None:
-                    # Section 3.3.1: tracestate is only read alongside a valid traceparent.
+                    # #tracestate-header: tracestate is only read alongside a valid traceparent.
                     if TRACESTATE in found:
                         w3c.trace_state = tracestate.parse(found[TRACESTATE])
                     parent, decision, debug = w3c, w3c.sampled, False

@@ -1,4 +1,4 @@
-"""W3C `traceparent` (Trace Context Level 2, section 3.2)."""
+"""W3C `traceparent` (Trace Context Level 2 #traceparent-header)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ _FLAGS = {b"%02x" % flags: flags for flags in range(256)}
 
 
 def parse(values: Sequence[bytes]) -> SpanContext | None:
-    """The remote parent, or None for "restart the trace" (section 3.2.2 and 4.3).
+    """The remote parent, or None for "restart the trace" (#processing-model).
 
     `values` are all `traceparent` headers of the request: more than one is invalid. Version 00 must
-    be exactly 55 characters; a higher version may carry more fields after a dash (section 3.2.4).
-    Only lower-case hex is valid (HEXDIGLC); ff and all-zero ids are invalid.
+    be exactly 55 characters; a higher version may carry more fields after a dash
+    (#versioning-of-traceparent). Only lower-case hex is valid (HEXDIGLC); version ff and all-zero
+    ids are invalid (#traceparent-header-field-values).
     """
     if len(values) != 1:
         return None
@@ -43,5 +44,5 @@ def parse(values: Sequence[bytes]) -> SpanContext | None:
 
 
 def render(context: SpanContext) -> bytes:
-    """Version 00, the one we speak (section 3.2.4); flag bits we do not know are sent as zero."""
+    """Version 00, the one we speak (#versioning-of-traceparent); unknown flag bits are sent as zero."""
     return b"00-%s-%s-%02x" % (context.trace_id, context.span_id, context.flags & KNOWN_FLAGS)

@@ -1,4 +1,4 @@
-"""W3C `tracestate` (Trace Context Level 2, section 3.3).
+"""W3C `tracestate` (Trace Context Level 2 #tracestate-header).
 
 A `TraceState` holds the validated, normalised header value as bytes: the proxy forwards tracestate
 far more often than it reads it, so members are only split out when someone asks for them.
@@ -11,19 +11,19 @@ from collections.abc import Iterator, Sequence
 
 from propagation.headers import OWS
 
-MAX_MEMBERS = 32  # section 3.3.1.1
-MAX_HEADER_CHARS = 512  # section 3.3.1.5: what every vendor must propagate
-LONG_ENTRY_CHARS = 128  # section 3.3.1.5: entries over this are the first to go when trimming
+MAX_MEMBERS = 32  # #list
+MAX_HEADER_CHARS = 512  # #tracestate-limits: what every vendor must propagate
+LONG_ENTRY_CHARS = 128  # #tracestate-limits: entries over this are the first to go when trimming
 # Thirty-two members of the largest size, with generous whitespace: anything longer cannot be valid
 # and is refused before any regular expression runs over it.
 MAX_INPUT_CHARS = MAX_MEMBERS * (1 + 256 + 1 + 256 + 8)
 
-# Section 3.3.2.2.1, Level 2's simplified key: key = (lcalpha / DIGIT) 0*255(keychar).
+# #key, Level 2's simplified key: key = (lcalpha / DIGIT) 0*255(keychar).
 _KEY = rb"[a-z0-9][a-z0-9_\-*/@]{0,255}"
-# Section 3.3.2.2.2: value = 0*255(chr) nblk-chr; printable ASCII without "," and "=", no trailing space.
+# #value: value = 0*255(chr) nblk-chr; printable ASCII without "," and "=", no trailing space.
 _VALUE = rb"[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]"
 _MEMBER = _KEY + b"=" + _VALUE
-# Section 3.3.1.1: list = list-member 0*31(OWS "," OWS list-member); empty members are allowed.
+# #list: list = list-member 0*31(OWS "," OWS list-member); empty members are allowed.
 _LIST = re.compile(rb"[ \t]*(?:" + _MEMBER + rb")?(?:[ \t]*,[ \t]*(?:" + _MEMBER + rb")?)*[ \t]*")
 # What almost every sender sends: no whitespace around members, no empty ones. The same grammar
 # without backtracking (possessive repeats, the no-trailing-space rule as a lookbehind); the
@@ -78,7 +78,8 @@ class TraceState:
         return next((value for name, value in self if name == key), None)
 
     def with_entry(self, key: str, value: str) -> TraceState:
-        """Section 3.5: the updated entry moves to the left; the rightmost goes beyond 32 members."""
+        """The updated entry moves to the left; beyond 32 members the rightmost goes
+        (#mutating-the-tracestate-field)."""
         raw_key, raw_value = key.encode(), value.encode()
         if not (_KEY_ONLY.fullmatch(raw_key) and _VALUE_ONLY.fullmatch(raw_value)):
             raise ValueError(f"invalid tracestate entry {key!r}={value!r}")
@@ -92,7 +93,7 @@ class TraceState:
         return TraceState(b",".join(m for m in self._members() if not m.startswith(prefix)))
 
     def to_header(self) -> bytes:
-        """The header value, trimmed by whole entries to at most 512 characters (section 3.3.1.5)."""
+        """The header value, trimmed by whole entries to at most 512 characters (#tracestate-limits)."""
         if len(self._header) <= MAX_HEADER_CHARS:
             return self._header
         return b",".join(_trim(self._members()))
@@ -118,10 +119,10 @@ def _trim(members: list[bytes]) -> list[bytes]:
 
 
 def parse(values: Sequence[bytes]) -> TraceState:
-    """Parse every `tracestate` header of a request, combined in order (section 3.3.1.4).
+    """Parse every `tracestate` header of a request, combined in order (#combined-header-value).
 
     Any invalid member, a duplicated key, or more than 32 members discards the whole header
-    (sections 3.3.1.1 and 3.3.1.3); empty and whitespace-only members are allowed and dropped.
+    (#list, #list-members); empty and whitespace-only members are allowed and dropped.
     """
     if not values:
         return EMPTY
