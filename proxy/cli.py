@@ -29,7 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.run(args)
+    try:
+        code: int = args.run(args)
+    except BrokenPipeError:
+        # The reader went away (`tracecar ... | head`): stop quietly, as Unix tools do.
+        sys.stderr.close()
+        return 0
     return code
 
 

@@ -1,0 +1,84 @@
+"""The `tracecar` console script, run as users run it: a real process, real arguments."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from proxy.cli import build_parser
+
+
+def tracecar(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "proxy.cli", *args],
+        check=False,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def subcommands() -> list[str]:
+    actions = [a for a in build_parser()._actions if a.dest == "command"]
+    return sorted(actions[0].choices or {})
+
+
+def test_every_subcommand_explains_itself() -> None:
+    """`tracecar --help` lists every subcommand and `tracecar X --help` explains every option."""
+    top = tracecar("--help")
+    assert top.returncode == 0
+    for name in subcommands():
+        assert name in top.stdout
+        sub = tracecar(name, "--help")
+        assert sub.returncode == 0, sub.stderr
+        assert f"usage: tracecar {name}" in sub.stdout
+
+
+def test_demo_keeps_one_trace() -> None:
+    result = tracecar("demo")
+    assert result.returncode == 0, result.stderr
+    assert "one trace, each hop the child of the one before: yes" in result.stdout
+    assert "x-b3-traceid" in result.stdout
+
+
+def test_context_decodes_and_forwards() -> None:
+    result = tracecar(
+        "context",
+        "--json",
+        "-H",
+        "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "-H",
+        "tracestate: congo=t61rcWkgMzE",
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["incoming"]["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert report["incoming"]["tracestate"] == {"congo": "t61rcWkgMzE"}
+    forwarded = dict(report["forwarded_headers"])
+    assert forwarded["traceparent"].startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-")
+    assert report["this_hop"]["span_id"] != "00f067aa0ba902b7"
+
+
+def test_context_reads_stdin() -> None:
+    result = tracecar("context", "--propagators", "b3", stdin="Host: x\nb3: 0\n")
+    assert result.returncode == 0, result.stderr
+    assert "no valid context" in result.stdout
+    assert "sampled=False" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("context", "-H", "no colon here"), "not a header line"),
+        (("context", "--propagators", "jaeger", "-H", "a: b"), "OTEL_PROPAGATORS"),
+    ],
+)
+def test_bad_input_is_a_clear_error(args: tuple[str, ...], message: str) -> None:
+    result = tracecar(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
