@@ -1,0 +1,17 @@
+"""The benchmark harness keeps working: a tiny run, no timing asserted (speed is read from its output)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from loadtests import propagation_bench
+
+
+def test_propagation_bench_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert propagation_bench.main(["--iterations", "200", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    for case in propagation_bench.CASES:
+        assert re.search(re.escape(case) + r"\s+\d+\.\d+ us\s+\d+\.\d+ us", out), out
+    assert "unique tracestate every request" in out
