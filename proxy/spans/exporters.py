@@ -1,0 +1,426 @@
+"""Exporters: a batch of SpanRecords to a backend, on the export thread. `export(batch) -> bool`.
+
+- `OtlpGrpcExporter`: OTLP/gRPC (`TraceService/Export`) over a grpcio channel; plain text for an
+  `http://` endpoint, TLS for `https://` (and for a bare `host:port` unless insecure).
+- `OtlpHttpExporter`: OTLP/HTTP, binary protobuf POSTed with `http.client` on one kept-alive
+  connection, optionally gzipped.
+- `ConsoleExporter`: one JSON object per span and line, for `OTEL_TRACES_EXPORTER=console`.
+- `NoneExporter`: accepts and discards.
+
+Both OTLP exporters send bytes written by `proxy.spans.otlp.Encoder` (4 to 9 us a span, where the
+SDK's encoder takes 45; sending adds under 1 us a span) and retry what the OTLP specification calls
+transient (gRPC CANCELLED, DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE, UNAVAILABLE, DATA_LOSS, and
+RESOURCE_EXHAUSTED when the server sends RetryInfo; HTTP 429, 502, 503, 504; a connection that fails
+or drops) with exponential backoff and jitter, honouring the server's RetryInfo or Retry-After, all
+within one timeout per batch.
+The retries hold the export thread, never the data path, and the pipeline's bounded queue drops
+(and counts) what arrives meanwhile, so a dead collector costs bounded memory.
+
+The exporters' own traffic is never traced: they run in the proxy's process, whose uid
+`tracecar init --proxy-uid` exempts from redirection, and nothing here records spans.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import http.client
+import json
+import logging
+import random
+import ssl
+import sys
+import threading
+import time
+import urllib.parse
+from collections.abc import Sequence
+from typing import TextIO
+
+import grpc
+from google.protobuf.message import DecodeError
+from google.rpc import error_details_pb2, status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from proxy.spans import record
+from proxy.spans.config import GRPC, TRACECAR_VERSION, ExportConfig
+from proxy.spans.otlp import Encoder
+from proxy.spans.pipeline import Exporter
+from proxy.spans.record import Attribute, SpanRecord
+
+logger = logging.getLogger("tracecar.spans")
+
+SCOPE_NAME = "tracecar"
+USER_AGENT = f"tracecar/{TRACECAR_VERSION}"
+GRPC_EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+RETRYABLE_GRPC = frozenset(
+    {
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.OUT_OF_RANGE,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DATA_LOSS,
+    }
+)
+RETRYABLE_HTTP = frozenset({429, 502, 503, 504})
+INITIAL_BACKOFF_S = 1.0
+MAX_BACKOFF_S = 32.0
+# How soon a gRPC channel reconnects to a collector that came back (grpc's own default grows to 120 s).
+GRPC_MAX_RECONNECT_BACKOFF_MS = 5000
+
+
+class Retry:
+    """An attempt's transient failure; `after_s` is the wait the server asked for, if any."""
+
+    __slots__ = ("after_s",)
+
+    def __init__(self, after_s: float | None = None) -> None:
+        self.after_s = after_s
+
+
+class _OtlpExporter:
+    """Encoding, the retry loop and shutdown; subclasses make one attempt over their transport."""
+
+    def __init__(
+        self, encoder: Encoder, timeout_s: float, initial_backoff_s: float, max_backoff_s: float
+    ) -> None:
+        self._encoder = encoder
+        self._timeout_s = timeout_s
+        self._initial_backoff_s = initial_backoff_s
+        self._max_backoff_s = max_backoff_s
+        self._closed = threading.Event()
+        self._last_problem = ""
+
+    def export(self, batch: Sequence[SpanRecord]) -> bool:
+        if self._closed.is_set():
+            return False
+        return self._send(self._prepare(self._encoder.encode(batch)))
+
+    def shutdown(self) -> None:
+        self._closed.set()
+        self._close()
+
+    def _send(self, payload: bytes) -> bool:
+        deadline = time.monotonic() + self._timeout_s
+        backoff = self._initial_backoff_s
+        while not self._closed.is_set():
+            outcome = self._attempt(payload, deadline - time.monotonic())
+            if not isinstance(outcome, Retry):
+                return outcome
+            # The OTLP exporter specification #retry: exponential back-off with jitter.
+            wait = outcome.after_s if outcome.after_s is not None else backoff * random.uniform(0.5, 1.0)
+            backoff = min(backoff * 2, self._max_backoff_s)
+            if time.monotonic() + wait >= deadline or self._closed.wait(wait):
+                return False
+        return False
+
+    def _problem(self, message: str) -> None:
+        """Log a rejection once, not once per batch: a collector refusing everything would flood."""
+        if message != self._last_problem:
+            self._last_problem = message
+            logger.warning("%s", message)
+
+    def _accepted(self, response: bytes) -> bool:
+        """OTLP #partial-success: the backend kept some spans; never retried, worth a log line."""
+        partial = ExportTraceServiceResponse()
+        with contextlib.suppress(Exception):  # a body that is not the response message: nothing to say
+            partial = ExportTraceServiceResponse.FromString(response)
+        rejected = partial.partial_success
+        if rejected.rejected_spans or rejected.error_message:
+            self._problem(f"OTLP backend rejected {rejected.rejected_spans} spans: {rejected.error_message}")
+        else:
+            self._last_problem = ""
+        return True
+
+    def _prepare(self, payload: bytes) -> bytes:
+        return payload
+
+    def _attempt(self, payload: bytes, timeout_s: float) -> bool | Retry:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        raise NotImplementedError
+
+
+class OtlpGrpcExporter(_OtlpExporter):
+    def __init__(
+        self,
+        endpoint: str,
+        encoder: Encoder,
+        *,
+        insecure: bool = False,
+        headers: Sequence[tuple[str, str]] = (),
+        timeout_s: float = 10.0,
+        compression: str = "none",
+        certificate: str | None = None,
+        client_key: str | None = None,
+        client_certificate: str | None = None,
+        initial_backoff_s: float = INITIAL_BACKOFF_S,
+        max_backoff_s: float = MAX_BACKOFF_S,
+    ) -> None:
+        super().__init__(encoder, timeout_s, initial_backoff_s, max_backoff_s)
+        target, secure = grpc_target(endpoint, insecure)
+        options = [
+            ("grpc.primary_user_agent", USER_AGENT),
+            ("grpc.max_reconnect_backoff_ms", GRPC_MAX_RECONNECT_BACKOFF_MS),
+        ]
+        gzipped = grpc.Compression.Gzip if compression == "gzip" else None
+        if secure:
+            credentials = grpc.ssl_channel_credentials(
+                _read(certificate), _read(client_key), _read(client_certificate)
+            )
+            self._channel = grpc.secure_channel(target, credentials, options, gzipped)
+        else:
+            self._channel = grpc.insecure_channel(target, options, gzipped)
+        # Requests go out already encoded: no serializer, bytes in and bytes out.
+        self._call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = self._channel.unary_unary(GRPC_EXPORT_METHOD)
+        self._metadata = tuple((name.lower(), value) for name, value in headers)  # gRPC wants lower case
+
+    def _attempt(self, payload: bytes, timeout_s: float) -> bool | Retry:
+        try:
+            response = self._call(payload, timeout=max(timeout_s, 0.001), metadata=self._metadata)
+        except grpc.RpcError as error:
+            outcome = _grpc_outcome(error)
+            if outcome is False and isinstance(error, grpc.Call):
+                self._problem(f"OTLP/gRPC export rejected: {error.code()} {error.details()}")
+            return outcome
+        return self._accepted(response)
+
+    def _close(self) -> None:
+        self._channel.close()
+
+
+def grpc_target(endpoint: str, insecure: bool) -> tuple[str, bool]:
+    """(gRPC target, use TLS) for an OTLP/gRPC endpoint: a URL's scheme decides, else `insecure`."""
+    if "://" not in endpoint:
+        return endpoint, not insecure
+    parts = urllib.parse.urlsplit(endpoint)
+    secure = parts.scheme == "https"
+    port = parts.port or (443 if secure else 80)
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
+    return f"{host}:{port}", secure
+
+
+def _grpc_outcome(error: grpc.RpcError) -> bool | Retry:
+    if not isinstance(error, grpc.Call):
+        return Retry()
+    code = error.code()
+    delay = _retry_info_delay(error)
+    if code in RETRYABLE_GRPC or (code == grpc.StatusCode.RESOURCE_EXHAUSTED and delay is not None):
+        return Retry(delay)
+    return False
+
+
+def _retry_info_delay(error: grpc.Call) -> float | None:
+    """The server's google.rpc.RetryInfo delay (OTLP #otlpgrpc-throttling), if it sent one."""
+    for key, value in error.trailing_metadata() or ():
+        if key == "grpc-status-details-bin" and isinstance(value, bytes):
+            try:
+                details = status_pb2.Status.FromString(value).details
+            except DecodeError:
+                return None
+            for detail in details:
+                info = error_details_pb2.RetryInfo()
+                if detail.Unpack(info):
+                    return info.retry_delay.seconds + info.retry_delay.nanos / 1e9
+    return None
+
+
+class OtlpHttpExporter(_OtlpExporter):
+    def __init__(
+        self,
+        endpoint: str,
+        encoder: Encoder,
+        *,
+        headers: Sequence[tuple[str, str]] = (),
+        timeout_s: float = 10.0,
+        compression: str = "none",
+        certificate: str | None = None,
+        client_key: str | None = None,
+        client_certificate: str | None = None,
+        initial_backoff_s: float = INITIAL_BACKOFF_S,
+        max_backoff_s: float = MAX_BACKOFF_S,
+    ) -> None:
+        super().__init__(encoder, timeout_s, initial_backoff_s, max_backoff_s)
+        parts = urllib.parse.urlsplit(endpoint)
+        self._host = parts.hostname or "localhost"
+        self._port = parts.port
+        self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self._tls: ssl.SSLContext | None = None
+        if parts.scheme == "https":
+            self._tls = ssl.create_default_context(cafile=certificate)
+            if client_certificate:
+                self._tls.load_cert_chain(client_certificate, client_key)
+        self._gzip = compression == "gzip"
+        # Names in lower case, so that a configured header replaces ours rather than doubling it.
+        self._headers = {"user-agent": USER_AGENT, **{name.lower(): value for name, value in headers}}
+        self._headers["content-type"] = "application/x-protobuf"
+        if self._gzip:
+            self._headers["content-encoding"] = "gzip"
+        self._connection: http.client.HTTPConnection | None = None
+        self._lock = threading.Lock()  # shutdown() closes the connection from another thread
+
+    def _prepare(self, payload: bytes) -> bytes:
+        return gzip.compress(payload, compresslevel=6) if self._gzip else payload
+
+    def _attempt(self, payload: bytes, timeout_s: float) -> bool | Retry:
+        connection = self._connect(max(timeout_s, 0.001))
+        try:
+            connection.request("POST", self._path, body=payload, headers=self._headers)
+            response = connection.getresponse()
+            body = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            # OTLP #otlphttp-connection and #all-other-responses: retry a connection that failed.
+            logger.debug("OTLP/HTTP export: %s", error)
+            self._close()
+            return Retry()
+        if response.will_close:
+            self._close()
+        if 200 <= response.status < 300:
+            return self._accepted(body)
+        if response.status in RETRYABLE_HTTP:
+            return Retry(_retry_after(response.getheader("Retry-After")))
+        self._problem(f"OTLP/HTTP export rejected: HTTP {response.status} {response.reason}")
+        return False
+
+    def _connect(self, timeout_s: float) -> http.client.HTTPConnection:
+        with self._lock:
+            connection = self._connection
+            if connection is None:
+                if self._tls is not None:
+                    connection = http.client.HTTPSConnection(
+                        self._host, self._port, timeout=timeout_s, context=self._tls
+                    )
+                else:
+                    connection = http.client.HTTPConnection(self._host, self._port, timeout=timeout_s)
+                self._connection = connection
+        connection.timeout = timeout_s
+        if connection.sock is not None:
+            connection.sock.settimeout(timeout_s)
+        return connection
+
+    def _close(self) -> None:
+        with self._lock:
+            connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in delay-seconds (RFC 9110 #field.retry-after); an HTTP-date falls back to backoff."""
+    if value is not None and value.strip().isascii() and value.strip().isdigit():
+        return float(value.strip())
+    return None
+
+
+class ConsoleExporter:
+    """One JSON object per span and line, written to `stream` (stdout by default)."""
+
+    def __init__(self, resource: Sequence[Attribute], stream: TextIO | None = None) -> None:
+        self._resource = dict(resource)
+        self._stream = stream
+
+    def export(self, batch: Sequence[SpanRecord]) -> bool:
+        stream = self._stream or sys.stdout
+        stream.write("".join(json.dumps(span_json(r, self._resource)) + "\n" for r in batch))
+        stream.flush()
+        return True
+
+    def shutdown(self) -> None:
+        pass
+
+
+class NoneExporter:
+    def export(self, batch: Sequence[SpanRecord]) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        pass
+
+
+class FanOutExporter:
+    """Several exporters (`OTEL_TRACES_EXPORTER=otlp,console`): accepted when all accepted."""
+
+    def __init__(self, exporters: Sequence[Exporter]) -> None:
+        self._exporters = tuple(exporters)
+
+    def export(self, batch: Sequence[SpanRecord]) -> bool:
+        accepted = [exporter.export(batch) for exporter in self._exporters]  # every one, always
+        return all(accepted)
+
+    def shutdown(self) -> None:
+        for exporter in self._exporters:
+            exporter.shutdown()
+
+
+_KIND_NAMES = {
+    record.KIND_INTERNAL: "INTERNAL",
+    record.KIND_SERVER: "SERVER",
+    record.KIND_CLIENT: "CLIENT",
+    record.KIND_PRODUCER: "PRODUCER",
+    record.KIND_CONSUMER: "CONSUMER",
+}
+_STATUS_NAMES = {record.STATUS_UNSET: "UNSET", record.STATUS_OK: "OK", record.STATUS_ERROR: "ERROR"}
+
+
+def span_json(span: SpanRecord, resource: dict[str, record.AttributeValue]) -> dict[str, object]:
+    """What the console exporter prints for one span."""
+    return {
+        "name": span.name,
+        "trace_id": span.trace_id.decode("ascii", "replace"),
+        "span_id": span.span_id.decode("ascii", "replace"),
+        "parent_span_id": None
+        if span.parent_span_id is None
+        else span.parent_span_id.decode("ascii", "replace"),
+        "trace_state": span.trace_state.decode("ascii", "replace"),
+        "flags": span.flags,
+        "kind": _KIND_NAMES.get(span.kind, str(span.kind)),
+        "start_time_unix_nano": span.start_ns,
+        "end_time_unix_nano": span.end_ns,
+        "attributes": dict(span.attributes),
+        "status": {"code": _STATUS_NAMES.get(span.status, str(span.status)), "message": span.status_message},
+        "resource": resource,
+    }
+
+
+def make_exporter(config: ExportConfig) -> Exporter:
+    """The exporter `OTEL_TRACES_EXPORTER` asks for; `NoneExporter` for `none`."""
+    exporters = [_one(name, config) for name in config.exporters]
+    if not exporters:
+        return NoneExporter()
+    return exporters[0] if len(exporters) == 1 else FanOutExporter(exporters)
+
+
+def _one(name: str, config: ExportConfig) -> Exporter:
+    if name == "console":
+        return ConsoleExporter(config.resource)
+    encoder = Encoder(config.resource, SCOPE_NAME, TRACECAR_VERSION)
+    if config.protocol == GRPC:
+        return OtlpGrpcExporter(
+            config.endpoint,
+            encoder,
+            insecure=config.insecure,
+            headers=config.headers,
+            timeout_s=config.timeout_s,
+            compression=config.compression,
+            certificate=config.certificate,
+            client_key=config.client_key,
+            client_certificate=config.client_certificate,
+        )
+    return OtlpHttpExporter(
+        config.endpoint,
+        encoder,
+        headers=config.headers,
+        timeout_s=config.timeout_s,
+        compression=config.compression,
+        certificate=config.certificate,
+        client_key=config.client_key,
+        client_certificate=config.client_certificate,
+    )
+
+
+def _read(path: str | None) -> bytes | None:
+    if path is None:
+        return None
+    with open(path, "rb") as file:
+        return file.read()
