@@ -11,7 +11,7 @@ import sys
 
 from setuptools import setup
 
-HOT_PATH = ["propagation"]
+HOT_PATH = ["propagation", "proxy/http1"]
 
 
 def compiled_modules() -> list[object]:

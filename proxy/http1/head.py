@@ -1,0 +1,306 @@
+"""Request and response heads (RFC 9112 sections 2-5): parse strictly, keep names, values and order.
+
+The whole field section is validated by one regular expression and split by another, so a head
+costs a few C-level passes instead of a Python loop per line. Anything the grammar does not allow
+(bare LF, obs-fold, whitespace before the colon, control characters) is refused: lenient parsing of
+framing is what request smuggling feeds on.
+"""
+
+from __future__ import annotations
+
+import re
+
+from proxy.http1.errors import (
+    BadRequest,
+    HeadersTooLarge,
+    NotImplementedCoding,
+    VersionNotSupported,
+)
+
+Header = tuple[bytes, bytes]
+
+MAX_HEAD_BYTES = 64 * 1024  # request line or status line plus the field section, through the blank line
+MAX_HEADERS = 100
+MAX_EMPTY_LINES = 8  # CRLFs tolerated before a request line (RFC 9112 section 2.2)
+
+TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]++"
+_VCHAR = rb"[\x21-\x7e\x80-\xff]"
+_VALUE = rb"(?:" + _VCHAR + rb"++(?:[ \t]++" + _VCHAR + rb"++)*+)?+"
+_FIELD = rb"(" + TOKEN + rb"):[ \t]*+(" + _VALUE + rb")[ \t]*+"
+_FIELDS_OK = re.compile(rb"(?:" + _FIELD + rb"\r\n)*+")
+_FIELDS = re.compile(_FIELD + rb"\r\n")
+FIELD_LINE = re.compile(_FIELD)  # one field line without its CRLF; trailer sections use it too
+_REQUEST_LINE = re.compile(rb"(" + TOKEN + rb") ([\x21-\x7e\x80-\xff]++) HTTP/([0-9])\.([0-9])")
+# RFC 9110 section 15: valid status codes are 100-599. RFC 9112 section 4: the reason phrase may be empty.
+_STATUS_LINE = re.compile(rb"HTTP/([0-9])\.([0-9]) ([1-5][0-9]{2})(?: ([\t \x21-\x7e\x80-\xff]*+))?+")
+# RFC 3986 section 3.2.2 host: an IP literal or a reg-name (unreserved, pct-encoded, sub-delims).
+_HOST = rb"(?:\[[0-9A-Za-z:._~!$&'()*+,;=%-]++\]|[0-9A-Za-z._~!$&'()*+,;=%-]*+)"
+_HOST_VALUE = re.compile(_HOST + rb"(?::[0-9]*+)?+")  # RFC 9112 section 3.2: uri-host [ ":" port ]
+_AUTHORITY_FORM = re.compile(_HOST + rb":[0-9]++")  # RFC 9112 section 3.2.3, CONNECT only
+# RFC 9112 sections 3.2.1-3.2.2: origin-form, or absolute-form with an authority ("scheme://"). Raw
+# bytes over 0x7f are tolerated in the path and query: servers such as nginx accept them, some clients
+# send them, and they cannot affect framing; refusing them would break traffic the application takes.
+_TARGET = re.compile(
+    rb"/[\x21-\x7e\x80-\xff]*+|[A-Za-z]++://[0-9A-Za-z._~!$&'()*+,;=%:@\[\]-]*+(?:[/?][\x21-\x7e\x80-\xff]*+)?+"
+)
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+_CODING_THEN_SPACE = re.compile(rb"\r\ntransfer-encoding:[^\r\n]*[ \t]\r\n", re.IGNORECASE)
+_DIGITS = re.compile(rb"[0-9]{1,18}")
+
+# Lower-case names whose values decide framing or connection handling.
+CONTENT_LENGTH = b"content-length"
+TRANSFER_ENCODING = b"transfer-encoding"
+CONNECTION = b"connection"
+_FRAMING = frozenset((CONTENT_LENGTH, TRANSFER_ENCODING, CONNECTION, b"upgrade", b"expect", b"host"))
+
+
+class Head:
+    """What both directions share: the version, the fields, and what they say about framing."""
+
+    __slots__ = ("chunked", "connection", "content_length", "headers", "http10", "keep_alive", "raw")
+
+    def __init__(self, headers: list[Header], http10: bool, raw: bytes) -> None:
+        self.headers = headers
+        self.http10 = http10
+        self.raw = raw  # the head exactly as received, through the blank line
+        self.content_length = -1  # -1: none given
+        self.chunked = False
+        self.connection: list[bytes] = []  # lower-case connection options
+        self.keep_alive = not http10
+
+
+class RequestHead(Head):
+    __slots__ = ("expect_continue", "host", "method", "target", "upgrade")
+
+    def __init__(self, method: bytes, target: bytes, headers: list[Header], http10: bool, raw: bytes) -> None:
+        super().__init__(headers, http10, raw)
+        self.method = method
+        self.target = target
+        self.host = b""
+        self.expect_continue = False
+        self.upgrade = b""  # the Upgrade header's value when Connection asks for an upgrade
+
+    def serialize(self, headers: list[Header]) -> bytes:
+        """This request line with `headers` (the same fields, trace context replaced)."""
+        version = b"HTTP/1.0" if self.http10 else b"HTTP/1.1"
+        lines = [b"%s %s %s\r\n" % (self.method, self.target, version)]
+        lines.extend([b"%s: %s\r\n" % field for field in headers])
+        lines.append(b"\r\n")
+        # An empty value goes back as it came, "Name:" without the separating space.
+        return b"".join(lines).replace(b": \r\n", b":\r\n")
+
+
+class ResponseHead(Head):
+    __slots__ = ("reason", "status")
+
+    def __init__(self, status: int, reason: bytes, headers: list[Header], http10: bool, raw: bytes) -> None:
+        super().__init__(headers, http10, raw)
+        self.status = status
+        self.reason = reason
+
+
+def head_end(buffer: bytes | bytearray, start: int = 0) -> int:
+    """Index just past the blank line ending the head at `start`, or -1 while incomplete.
+
+    Empty lines before the head are part of it (`parse_request` skips them). Raises when the head
+    can no longer be valid: too large, too many empty lines first, or lines ended by a bare LF.
+    """
+    first = _skip_empty_lines(buffer, start)
+    end = buffer.find(b"\r\n\r\n", first, first + MAX_HEAD_BYTES)
+    if end >= 0:
+        return end + 4
+    if _BARE_LF.search(buffer, first, first + MAX_HEAD_BYTES):
+        raise BadRequest("line ended by a bare LF (RFC 9112 section 2.2)")
+    if len(buffer) - first >= MAX_HEAD_BYTES:
+        raise HeadersTooLarge(f"header section over {MAX_HEAD_BYTES} bytes")
+    return -1
+
+
+def _skip_empty_lines(buffer: bytes | bytearray, start: int) -> int:
+    """RFC 9112 section 2.2: a server SHOULD ignore at least one empty line before the request-line."""
+    pos = start
+    while buffer.startswith(b"\r\n", pos):
+        pos += 2
+        if pos - start > 2 * MAX_EMPTY_LINES:
+            raise BadRequest(f"more than {MAX_EMPTY_LINES} empty lines before the request line")
+    return pos
+
+
+def parse_request(raw: bytes) -> RequestHead:
+    """`raw` runs from the request line (after any empty lines) through the blank line (see `head_end`)."""
+    start = _skip_empty_lines(raw, 0)
+    line_end = raw.find(b"\r\n", start)
+    match = _REQUEST_LINE.fullmatch(raw, start, line_end) if raw.endswith(b"\r\n\r\n") else None
+    if match is None:
+        raise BadRequest(f"malformed request line {raw[start : start + 200]!r}")
+    method, target, major, minor = match.groups()
+    if major != b"1":
+        raise VersionNotSupported(f"HTTP/{major.decode()}.{minor.decode()} is not HTTP/1.x")
+    _check_target(method, target)
+    head = RequestHead(method, target, _fields(raw, line_end + 2), minor == b"0", raw)
+    _apply_request_fields(head)
+    return head
+
+
+def parse_response(raw: bytes) -> ResponseHead:
+    line_end = raw.find(b"\r\n")
+    match = _STATUS_LINE.fullmatch(raw, 0, line_end) if raw.endswith(b"\r\n\r\n") else None
+    if match is None:
+        raise BadRequest(f"malformed status line {raw[:200]!r}")
+    major, minor, status, reason = match.groups()
+    if major != b"1":
+        raise BadRequest(f"HTTP/{major.decode()}.{minor.decode()} response on an HTTP/1 connection")
+    head = ResponseHead(int(status), reason or b"", _fields(raw, line_end + 2), minor == b"0", raw)
+    _apply_framing(head, is_request=False)
+    if head.chunked and _CODING_THEN_SPACE.search(raw):
+        # The head goes downstream as received, and llhttp takes "chunked<HTAB>" as not chunked.
+        raise BadRequest("whitespace after the final transfer coding of a response")
+    return head
+
+
+def _check_target(method: bytes, target: bytes) -> None:
+    """RFC 9112 section 3.2: authority-form is for CONNECT only, asterisk-form for OPTIONS only."""
+    if method == b"CONNECT":
+        valid = _AUTHORITY_FORM.fullmatch(target) is not None
+    elif target == b"*":
+        valid = method == b"OPTIONS"
+    else:
+        valid = _TARGET.fullmatch(target) is not None
+    if not valid:
+        raise BadRequest(f"invalid request target for {method[:20]!r}: {target[:200]!r}")
+
+
+def _fields(raw: bytes, start: int) -> list[Header]:
+    end = len(raw) - 2  # the final CRLF
+    if _FIELDS_OK.fullmatch(raw, start, end) is None:
+        raise BadRequest(_diagnose(raw[start:end]))
+    headers: list[Header] = _FIELDS.findall(raw, start, end)
+    if len(headers) > MAX_HEADERS:
+        raise HeadersTooLarge(f"more than {MAX_HEADERS} header fields")
+    return headers
+
+
+def _diagnose(block: bytes) -> str:
+    """Name the first problem in a field section the grammar refused (the slow, rare path)."""
+    for number, line in enumerate(block.split(b"\r\n"), start=1):
+        if line[:1] in (b" ", b"\t"):
+            return f"obsolete line folding in header line {number} (RFC 9112 section 5.2)"
+        name, colon, value = line.partition(b":")
+        if not colon:
+            return f"header line {number} has no colon"
+        if name != name.rstrip(b" \t"):
+            return f"whitespace before the colon in header line {number} (RFC 9112 section 5.1)"
+        if re.fullmatch(TOKEN, name) is None:
+            return f"invalid header name in line {number}: {name[:100]!r}"
+        if re.search(rb"[\x00-\x08\x0a-\x1f\x7f]", value):
+            return f"control character in the value of {name[:100]!r} (RFC 9110 section 5.5)"
+    return "malformed header section"
+
+
+def _apply_request_fields(head: RequestHead) -> None:
+    _apply_framing(head, is_request=True)
+    hosts = 0
+    for name, value in head.headers:
+        key = name.lower()
+        if key == b"host":
+            hosts += 1
+            head.host = value
+        elif key == b"expect" and value.lower() == b"100-continue":
+            head.expect_continue = True
+        elif key == b"upgrade" and b"upgrade" in head.connection:
+            head.upgrade = value
+    # RFC 9112 section 3.2: 400 for a missing Host (HTTP/1.1), several Host lines, or an invalid value.
+    if hosts > 1:
+        raise BadRequest("more than one Host header (RFC 9112 section 3.2)")
+    if not hosts and not head.http10:
+        raise BadRequest("HTTP/1.1 request without Host (RFC 9112 section 3.2)")
+    if _HOST_VALUE.fullmatch(head.host) is None:
+        raise BadRequest(f"invalid Host {head.host[:100]!r} (RFC 9112 section 3.2)")
+    _check_tunnel_content(head)
+
+
+def _check_tunnel_content(head: RequestHead) -> None:
+    """Refuse content on a request that may turn the connection into a tunnel.
+
+    RFC 9110 section 9.3.6: CONNECT has no content. An upgrade request's content is framed before the
+    switch (RFC 9110 section 7.8), but parsers such as llhttp take the bytes after the head as the new
+    protocol; forwarding both readings is how a smuggled request would slip past us.
+    """
+    has_content = head.chunked or head.content_length > 0
+    if has_content and (head.method == b"CONNECT" or head.upgrade):
+        raise BadRequest("content on a CONNECT or Upgrade request")
+
+
+def _apply_framing(head: Head, is_request: bool) -> None:
+    """Content-Length, Transfer-Encoding and Connection, per RFC 9112 sections 6 and 9."""
+    lengths: list[bytes] = []
+    codings: list[bytes] = []
+    for name, value in head.headers:
+        key = name.lower()
+        if key not in _FRAMING:
+            continue
+        if key == CONTENT_LENGTH:
+            lengths.extend(part.strip(b" \t") for part in value.split(b","))
+        elif key == TRANSFER_ENCODING:
+            if not value:  # one parser skips it, another stops at it: RFC 9112 section 6.1 wants a coding
+                raise BadRequest("empty Transfer-Encoding field")
+            codings.extend(part.strip(b" \t").lower() for part in value.split(b","))
+        elif key == CONNECTION:
+            head.connection.extend(part.strip(b" \t").lower() for part in value.split(b","))
+    if codings:
+        _apply_transfer_coding(head, codings, bool(lengths), is_request)
+    elif lengths:
+        head.content_length = _content_length(lengths)
+        if len(lengths) > 1:
+            _single_content_length(head, is_request)
+    if b"close" in head.connection:
+        head.keep_alive = False
+    elif b"keep-alive" in head.connection:
+        head.keep_alive = True
+
+
+def _apply_transfer_coding(head: Head, codings: list[bytes], has_length: bool, is_request: bool) -> None:
+    if has_length:
+        raise BadRequest("both Transfer-Encoding and Content-Length (RFC 9112 section 6.1)")
+    if head.http10:
+        # Section 6.1: the framing of an HTTP/1.0 message with Transfer-Encoding is faulty.
+        raise BadRequest("Transfer-Encoding in an HTTP/1.0 message (RFC 9112 section 6.1)")
+    chunked_at = [i for i, coding in enumerate(codings) if coding == b"chunked"]
+    if len(chunked_at) > 1:
+        # Some parsers take the first, some the last: a response splitter's favourite.
+        raise BadRequest("chunked applied more than once (RFC 9112 section 6.1)")
+    if chunked_at == [len(codings) - 1]:
+        head.chunked = True
+    elif is_request:
+        # Without chunked last the request's length cannot be known (RFC 9112 section 6.3).
+        if chunked_at:
+            raise BadRequest("chunked is not the final transfer coding")
+        raise NotImplementedCoding(f"transfer coding {b','.join(codings)[:100]!r} is not supported")
+    # A response without chunked last is read until the connection closes (section 6.3).
+
+
+def _content_length(values: list[bytes]) -> int:
+    """RFC 9112 section 6.3: identical repeats are one value; anything else is invalid framing."""
+    first = values[0]
+    if _DIGITS.fullmatch(first) is None or any(value != first for value in values):
+        raise BadRequest(f"invalid or conflicting Content-Length {b', '.join(values)[:100]!r}")
+    return int(first)
+
+
+def _single_content_length(head: Head, is_request: bool) -> None:
+    """RFC 9110 section 8.6: repeated identical lengths become one field before the message is forwarded.
+
+    A request is forwarded re-serialized from `headers`, so the repeats are dropped there. A response
+    head is forwarded as received, so one that repeats its length is refused instead.
+    """
+    if not is_request:
+        raise BadRequest("repeated Content-Length in a response (RFC 9110 section 8.6)")
+    value = b"%d" % head.content_length
+    fields: list[Header] = []
+    for name, field_value in head.headers:
+        if name.lower() != CONTENT_LENGTH:
+            fields.append((name, field_value))
+        elif value:
+            fields.append((name, value))
+            value = b""
+    head.headers = fields
