@@ -1,0 +1,533 @@
+"""The HTTP/1 data path: one `Downstream` per client connection, `Upstream`s borrowed from a pool.
+
+Protocols never await: bytes are parsed with the sans-IO pieces in `proxy.http1` and written on as
+they come. Backpressure is explicit both ways: a peer that cannot keep up pauses reading on the
+other side, and at most `MAX_BUFFERED` bytes wait per connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
+
+from propagation import Propagators, Sampler
+from proxy.exchange import Exchange
+from proxy.http1 import framing
+from proxy.http1.body import BodyReader, UntilCloseReader
+from proxy.http1.errors import HttpError
+from proxy.http1.head import RequestHead, head_end, parse_request, parse_response
+from proxy.http1.responses import error_response
+from proxy.original_dst import NotRedirected, original_dst
+
+if TYPE_CHECKING:
+    from proxy.pool import Pool
+
+log = logging.getLogger("tracecar.proxy")
+
+MAX_BUFFERED = 256 * 1024  # per connection: pipelined requests and bytes waiting on a slow peer
+
+
+def _stream(transport: asyncio.BaseTransport) -> asyncio.Transport:
+    """uvloop's TCP transports implement `asyncio.Transport` without subclassing it."""
+    return cast(asyncio.Transport, transport)
+
+
+class Listener:
+    """What every connection accepted on one listener shares."""
+
+    def __init__(
+        self,
+        direction: str,
+        pool: Pool,
+        propagators: Propagators,
+        sampler: Sampler,
+        *,
+        finished: Callable[[Exchange], None],
+        upstream_override: tuple[str, int] | None = None,
+    ) -> None:
+        self.direction = direction  # "inbound" (SERVER spans) or "outbound" (CLIENT spans)
+        self.pool = pool
+        self.propagators = propagators
+        self.sampler = sampler
+        self.finished = finished
+        self.upstream_override = upstream_override  # tests and local mode: no redirection
+        self.connections: set[Downstream] = set()
+        self.draining = False
+
+    def drain(self) -> None:
+        """Stop keeping connections alive: idle ones close now, busy ones after their exchange."""
+        self.draining = True
+        for connection in list(self.connections):
+            connection.drain()
+
+
+class Downstream(asyncio.Protocol):
+    """A client connection: requests in, responses out, one exchange at a time (pipelining in order)."""
+
+    def __init__(self, listener: Listener) -> None:
+        self.listener = listener
+        self.transport: asyncio.Transport | None = None
+        self.destination: tuple[str, int] = ("", 0)
+        self.peer: tuple[str, int] = ("", 0)
+        self.buffer = bytearray()
+        self.exchange: Exchange | None = None
+        self.request: RequestHead | None = None
+        self.body: BodyReader | None = None  # the request body still arriving
+        self.upstream: Upstream | None = None
+        self.tunnel = False
+        self.closing = False  # going away: process nothing more
+        self.draining = False  # finish the exchange in flight, start no other
+        self.eof = False  # a tunnel's client sent its last byte
+        self.paused = False  # our write buffer is full: the upstream's reading is paused
+        self.queued = 0  # bytes held by the pool while the upstream connection opens
+
+    # -- asyncio callbacks ------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport = _stream(transport)
+        self.listener.connections.add(self)
+        self.draining = self.listener.draining
+        peer = transport.get_extra_info("peername")
+        self.peer = (peer[0], peer[1]) if peer else ("", 0)
+        override = self.listener.upstream_override
+        try:
+            self.destination = override or original_dst(transport.get_extra_info("socket"))
+        except NotRedirected as error:
+            log.warning("refusing %s connection from %s: %s", self.listener.direction, self.peer, error)
+            transport.abort()
+
+    def data_received(self, data: bytes) -> None:
+        if self.tunnel:
+            self._to_upstream(data)
+            return
+        self.buffer += data
+        self._advance()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        if self.tunnel:
+            return _half_close(self.upstream)
+        # Outside a tunnel an end is a client leaving (as nginx reads it), even if it only half-closed.
+        if self.exchange is not None:
+            self.exchange.error_type = "client_disconnected"
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.listener.connections.discard(self)
+        self.closing = True
+        exchange = self.exchange
+        if exchange is not None and exchange.end_ns == 0:
+            exchange.error_type = exchange.error_type or "client_disconnected"
+            self._finish_exchange()
+        if self.upstream is not None:
+            self.upstream.discard()
+            self.upstream = None
+
+    def pause_writing(self) -> None:
+        self.paused = True
+        if self.upstream is not None and self.upstream.transport is not None:
+            self.upstream.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        if self.upstream is not None and self.upstream.transport is not None:
+            self.upstream.transport.resume_reading()
+
+    def drain(self) -> None:
+        self.draining = True
+        if self.exchange is None and not self.tunnel:
+            self._close()
+
+    def _close(self) -> None:
+        self.closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- requests ---------------------------------------------------------------------------------
+
+    def _advance(self) -> None:
+        """Parse as far as the buffer allows; one request is in flight at a time."""
+        try:
+            while not self.closing:
+                if self.body is not None:
+                    if not self._forward_request_body():
+                        return
+                elif self.exchange is None:
+                    if not self._start_request():
+                        return
+                else:  # waiting for the response: later requests stay buffered
+                    self._check_buffer_bound()
+                    return
+        except HttpError as error:
+            self._reject(error)
+
+    def _start_request(self) -> bool:
+        if self.draining:
+            self.drain()
+            return False
+        end = head_end(self.buffer)
+        if end < 0:
+            self._check_buffer_bound()
+            return False
+        raw = bytes(self.buffer[:end])
+        del self.buffer[:end]
+        head = parse_request(raw)
+        listener = self.listener
+        extracted, context, headers = listener.propagators.hop(head.headers, listener.sampler)
+        self.exchange = Exchange(
+            listener.direction, head, extracted, context, peer=self.peer, destination=self.destination
+        )
+        self.request = head
+        self.body = framing.request_body(head)
+        listener.pool.acquire(self.destination, self, head.serialize(headers))
+        return True
+
+    def _forward_request_body(self) -> bool:
+        """Forward what is buffered of the request body; False when more bytes are needed."""
+        body = self.body
+        assert body is not None and self.exchange is not None
+        end = body.feed(bytes(self.buffer), 0) if self.buffer else 0
+        if end:
+            chunk = bytes(self.buffer[:end])
+            del self.buffer[:end]
+            self.exchange.request_bytes += end
+            self._to_upstream(chunk)
+        if not body.done:
+            return False
+        self.body = None
+        return True
+
+    def _to_upstream(self, data: bytes) -> None:
+        if self.upstream is not None:
+            self.upstream.send(data)
+            return
+        # Still connecting: the pool hands the bytes over once connected, and holds a bounded amount.
+        self.listener.pool.queue(self, data)
+        self.queued += len(data)
+        if self.queued > MAX_BUFFERED and self.transport is not None:
+            self.transport.pause_reading()
+
+    def _check_buffer_bound(self) -> None:
+        if len(self.buffer) > MAX_BUFFERED and self.transport is not None:
+            self.transport.pause_reading()
+
+    def _reject(self, error: HttpError) -> None:
+        """A request we cannot forward: answer it and close, or abort if a response is already under way."""
+        log.info("%s request from %s refused: %s", self.listener.direction, self.peer, error.reason)
+        if self.upstream is not None:  # it may hold part of this request: never reuse it
+            self.upstream.discard()
+            self.upstream = None
+        exchange = self.exchange
+        if exchange is not None:
+            exchange.error_type = f"http_{error.status}"
+            self._finish_exchange()
+            if exchange.status and self.transport is not None:  # ours cannot follow part of a response
+                self.closing = True
+                self.transport.abort()
+                return
+        self._send_error(error.status, error.reason)
+
+    def _send_error(self, status: int, detail: str) -> None:
+        self.closing = True
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(error_response(status, detail))
+            self.transport.close()
+
+    # -- called by the upstream side --------------------------------------------------------------
+
+    def attach(self, upstream: Upstream) -> None:
+        """Pair with `upstream`, carrying over either side's backpressure."""
+        self.upstream = upstream
+        self.queued = 0
+        if self.paused and upstream.transport is not None:
+            upstream.transport.pause_reading()
+        if self.transport is None:
+            return
+        if upstream.paused:
+            self.transport.pause_reading()
+        else:  # also ends a pause for bytes queued while connecting
+            self.transport.resume_reading()
+
+    def upstream_failed(self, status: int, error_type: str, detail: str) -> None:
+        """The upstream could not be reached or broke before answering: tell the client."""
+        exchange = self.exchange
+        self.upstream = None
+        if exchange is not None:
+            exchange.error_type = error_type
+            exchange.status = status
+            self._finish_exchange()
+        self._send_error(status, detail)
+
+    def upstream_broke(self, error_type: str) -> None:
+        """The response was already under way: the client can only see the connection end."""
+        if self.exchange is not None:
+            self.exchange.error_type = error_type
+            self._finish_exchange()
+        self.upstream = None
+        self.closing = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(data)
+
+    def body_unsent(self) -> bool:
+        """The request expects 100-continue and not one byte of its body has come."""
+        request, exchange = self.request, self.exchange
+        return (
+            request is not None
+            and request.expect_continue
+            and exchange is not None
+            and not exchange.request_bytes
+        )
+
+    def response_started(self, status: int) -> None:
+        if self.exchange is not None:
+            self.exchange.status = status
+
+    def response_finished(self, keep_alive: bool) -> None:
+        self._finish_exchange()
+        self.upstream = None
+        if not keep_alive or self.closing or self.draining:
+            self._close()
+            return
+        if self.transport is not None:
+            self.transport.resume_reading()
+        self._advance()
+
+    def become_tunnel(self) -> None:
+        self._finish_exchange()
+        self.tunnel = True
+        if self.buffer:
+            data = bytes(self.buffer)
+            self.buffer.clear()
+            self._to_upstream(data)
+
+    def _finish_exchange(self) -> None:
+        exchange = self.exchange
+        if exchange is None:
+            return
+        self.exchange = None
+        self.request = None
+        self.body = None
+        exchange.end_ns = time.time_ns()
+        self.listener.finished(exchange)
+
+
+class Upstream(asyncio.Protocol):
+    """A connection to the original destination: carries one exchange at a time, then returns to the pool."""
+
+    def __init__(self, pool: Pool, key: tuple[str, int]) -> None:
+        self.pool = pool
+        self.key = key
+        self.transport: asyncio.Transport | None = None
+        self.downstream: Downstream | None = None
+        self.buffer = bytearray()
+        self.body: BodyReader | None = None
+        self.head_seen = False  # the final response head (not a 1xx) has arrived
+        self.continued = False  # a 1xx went to the client
+        self.keep_alive = False
+        self.tunnel = False
+        self.eof = False
+        self.paused = False  # our write buffer is full: the downstream's reading is paused
+        self.idle_handle: asyncio.TimerHandle | None = None
+        self.sent_at = 0.0  # monotonic time of the last request byte written (or 1xx received)
+        self.head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = _stream(transport)
+
+    def begin(self, downstream: Downstream, head: bytes) -> None:
+        self.downstream = downstream
+        self.head_seen = self.continued = False
+        self.body = None
+        downstream.attach(self)
+        self.send(head)
+        self._arm_head_timer(self.pool.header_timeout_s)
+
+    def send(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(data)
+            self.sent_at = time.monotonic()
+
+    # -- the header timeout: from the last request byte sent to the final response head ----------
+
+    def _arm_head_timer(self, delay: float) -> None:
+        self.head_timer = asyncio.get_running_loop().call_later(delay, self._head_timer_fired)
+
+    def _head_timer_fired(self) -> None:
+        # One timer per exchange, re-armed only when it fires: sending stays O(1) per write.
+        self.head_timer = None
+        if self.head_seen or self.downstream is None:
+            return
+        timeout = self.pool.header_timeout_s
+        waited = time.monotonic() - self.sent_at
+        if waited < timeout:
+            self._arm_head_timer(timeout - waited)
+            return
+        host, port = self.key
+        self._fail("upstream_timeout", f"no response from {host}:{port} within {timeout:g} s", 504)
+
+    def _stop_head_timer(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+
+    def data_received(self, data: bytes) -> None:
+        downstream = self.downstream
+        if downstream is None:  # an idle pooled connection has nothing to say
+            self.discard()
+            return
+        if self.tunnel:
+            downstream.write(data)
+            return
+        self.buffer += data
+        try:
+            self._advance(downstream)
+        except HttpError as error:
+            log.warning("bad response from %s:%s: %s", *self.key, error.reason)
+            self._fail("upstream_protocol_error", f"invalid response from upstream: {error.reason}")
+
+    def _advance(self, downstream: Downstream) -> None:
+        while self.downstream is downstream and not self.tunnel:
+            if self.body is None:
+                if not self._response_head(downstream):
+                    return
+            elif not self._response_body(downstream):
+                return
+
+    def _response_head(self, downstream: Downstream) -> bool:
+        end = head_end(self.buffer)
+        if end < 0:
+            return False
+        raw = bytes(self.buffer[:end])
+        del self.buffer[:end]
+        head = parse_response(raw)
+        request = downstream.request
+        assert request is not None
+        tunnel = framing.becomes_tunnel(request, head)
+        if head.status < 200 and not tunnel:  # interim (100 Continue): the final response follows
+            self.sent_at = time.monotonic()
+            if not request.http10:  # RFC 9110 section 15.2: HTTP/1.0 clients get no 1xx
+                downstream.write(raw)
+                self.continued = True
+            return True
+        self.head_seen = True
+        self._stop_head_timer()
+        downstream.write(raw)
+        downstream.response_started(head.status)
+        if tunnel:
+            self._become_tunnel(downstream)
+            return False
+        self.body = framing.response_body(request, head)
+        self.keep_alive = framing.reusable(request, head, self.body)
+        return True
+
+    def _response_body(self, downstream: Downstream) -> bool:
+        body = self.body
+        assert body is not None
+        end = body.feed(bytes(self.buffer), 0) if self.buffer else 0
+        if end:
+            chunk = bytes(self.buffer[:end])
+            del self.buffer[:end]
+            if downstream.exchange is not None:
+                downstream.exchange.response_bytes += end
+            downstream.write(chunk)
+        if not body.done:
+            return False
+        self._complete(downstream)
+        return False
+
+    def _complete(self, downstream: Downstream) -> None:
+        # The client's connection lives on only if both ends allow it (a close, or a body ended by the
+        # close, is passed on) and its request was read whole: an unread body must never be taken for
+        # the next request (RFC 9112 section 9.3). One exception, RFC 9110 section 10.1.1: a final
+        # answer to `Expect: 100-continue` before any 1xx and any body byte cancels the body (curl
+        # then reuses the connection), and an upstream that keeps its connection reads it so too.
+        unread = downstream.body is not None and (self.continued or not downstream.body_unsent())
+        reusable = self.keep_alive and not unread
+        self.downstream = None
+        self.body = None
+        if reusable and not self.buffer:
+            self.pool.release(self)
+        else:
+            self.discard()
+        downstream.response_finished(keep_alive=reusable)
+
+    def _become_tunnel(self, downstream: Downstream) -> None:
+        self.tunnel = True
+        if self.buffer:
+            downstream.write(bytes(self.buffer))
+            self.buffer.clear()
+        downstream.become_tunnel()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        return self.tunnel and _half_close(self.downstream)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.pool.forget(self)
+        self._stop_head_timer()
+        downstream = self.downstream
+        self.downstream = None
+        self.transport = None
+        if downstream is None:
+            return
+        if self.tunnel:
+            if downstream.transport is not None:
+                downstream.transport.close()
+            return
+        if isinstance(self.body, UntilCloseReader):
+            self.body.close()
+            self._complete(downstream)
+        elif self.head_seen:
+            downstream.upstream_broke("upstream_reset")
+        else:
+            downstream.upstream_failed(
+                502, "upstream_reset", "upstream closed the connection before responding"
+            )
+
+    def pause_writing(self) -> None:
+        self.paused = True
+        if self.downstream is not None and self.downstream.transport is not None:
+            self.downstream.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        if self.downstream is not None and self.downstream.transport is not None:
+            self.downstream.transport.resume_reading()
+
+    def _fail(self, error_type: str, detail: str, status: int = 502) -> None:
+        downstream = self.downstream
+        self.downstream = None
+        self.discard()
+        if downstream is None:
+            return
+        if self.head_seen:
+            downstream.upstream_broke(error_type)
+        else:
+            downstream.upstream_failed(status, error_type, detail)
+
+    def discard(self) -> None:
+        """Close for good: never reused."""
+        self.downstream = None
+        self._stop_head_timer()
+        self.pool.forget(self)
+        if self.transport is not None:
+            self.transport.close()
+
+
+def _half_close(peer: Downstream | Upstream | None) -> bool:
+    """One tunnel direction ended: pass the end on. True while the other direction still runs
+    (keep our transport open); once both have ended, close both."""
+    if peer is None or peer.transport is None:
+        return False
+    if peer.eof:
+        peer.transport.close()
+        return False
+    peer.transport.write_eof()
+    return True

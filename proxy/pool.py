@@ -1,0 +1,114 @@
+"""Upstream connections per original destination: reuse idle ones, bound how many are kept.
+
+`acquire` never awaits in the caller: a new connection is opened in a task and the request's bytes
+wait (bounded by the downstream's own buffer limit) until it is up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+from typing import TYPE_CHECKING
+
+from proxy.tasks import spawn
+
+if TYPE_CHECKING:
+    from proxy.forwarder import Downstream, Upstream
+
+log = logging.getLogger("tracecar.pool")
+
+MAX_IDLE_PER_DESTINATION = 32
+IDLE_TIMEOUT_S = 60.0  # below the usual 75 s of servers' keep-alive, so we close first
+CONNECT_TIMEOUT_S = 5.0
+HEADER_TIMEOUT_S = 60.0  # from the last request byte sent to the response head; then a 504
+
+
+class Pool:
+    def __init__(
+        self, connect_timeout_s: float = CONNECT_TIMEOUT_S, header_timeout_s: float = HEADER_TIMEOUT_S
+    ) -> None:
+        self.connect_timeout_s = connect_timeout_s
+        self.header_timeout_s = header_timeout_s
+        self.idle: dict[tuple[str, int], list[Upstream]] = {}
+        self.pending: dict[Downstream, list[bytes]] = {}  # bytes for connections still opening
+        self.opened = 0
+
+    def acquire(self, key: tuple[str, int], downstream: Downstream, head: bytes) -> None:
+        idle = self.idle.get(key)
+        while idle:
+            upstream = idle.pop()
+            if upstream.transport is not None and not upstream.transport.is_closing():
+                self._unschedule(upstream)
+                upstream.begin(downstream, head)
+                return
+        self.pending[downstream] = [head]
+        spawn(self._open(key, downstream), name=f"connect {key[0]}:{key[1]}")
+
+    def queue(self, downstream: Downstream, data: bytes) -> None:
+        waiting = self.pending.get(downstream)
+        if waiting is not None:
+            waiting.append(data)
+
+    async def _open(self, key: tuple[str, int], downstream: Downstream) -> None:
+        from proxy.forwarder import Upstream  # noqa: PLC0415 - the two modules refer to each other
+
+        loop = asyncio.get_running_loop()
+        try:
+            _, upstream = await asyncio.wait_for(
+                loop.create_connection(lambda: Upstream(self, key), key[0], key[1]), self.connect_timeout_s
+            )
+        except TimeoutError:
+            detail = f"connecting to {key[0]}:{key[1]} timed out"
+            self._failed(downstream, 504, "upstream_connect_timeout", detail)
+            return
+        except OSError as error:
+            kind = "upstream_refused" if error.errno == errno.ECONNREFUSED else "upstream_unreachable"
+            self._failed(downstream, 502, kind, f"cannot connect to {key[0]}:{key[1]}: {error.strerror}")
+            return
+        self.opened += 1
+        waiting = self.pending.pop(downstream, None)
+        if waiting is None or downstream.closing:  # the client left while we were connecting
+            upstream.discard()
+            return
+        sock = upstream.transport.get_extra_info("socket") if upstream.transport else None
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        upstream.begin(downstream, waiting[0])
+        for data in waiting[1:]:
+            upstream.send(data)
+
+    def _failed(self, downstream: Downstream, status: int, error_type: str, detail: str) -> None:
+        self.pending.pop(downstream, None)
+        log.info("%s: %s", error_type, detail)
+        if not downstream.closing:
+            downstream.upstream_failed(status, error_type, detail)
+
+    def release(self, upstream: Upstream) -> None:
+        idle = self.idle.setdefault(upstream.key, [])
+        if len(idle) >= MAX_IDLE_PER_DESTINATION:
+            upstream.discard()
+            return
+        idle.append(upstream)
+        if upstream.transport is not None:  # its last client may have paused it: idle ones must see a close
+            upstream.transport.resume_reading()
+        upstream.idle_handle = asyncio.get_running_loop().call_later(IDLE_TIMEOUT_S, upstream.discard)
+
+    def forget(self, upstream: Upstream) -> None:
+        self._unschedule(upstream)
+        idle = self.idle.get(upstream.key)
+        if idle and upstream in idle:
+            idle.remove(upstream)
+
+    def close(self) -> None:
+        for idle in self.idle.values():
+            for upstream in list(idle):
+                upstream.discard()
+        self.idle.clear()
+
+    @staticmethod
+    def _unschedule(upstream: Upstream) -> None:
+        if upstream.idle_handle is not None:
+            upstream.idle_handle.cancel()
+            upstream.idle_handle = None
