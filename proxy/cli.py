@@ -12,6 +12,7 @@ _COMMAND_MODULES = (
     "proxy.commands.demo",
     "proxy.commands.context",
     "proxy.commands.init",
+    "proxy.commands.proxy",
 )
 
 

@@ -1,0 +1,139 @@
+"""`tracecar proxy`: run the sidecar's data path (inbound and outbound listeners) and export spans."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from propagation import ConfigError
+
+if TYPE_CHECKING:
+    from proxy.routes import Routes
+    from proxy.server import ProxyConfig
+    from proxy.spans.config import ExportConfig
+
+HELP = "run the sidecar proxy: trace every HTTP request in and out of the pod"
+_DESCRIPTION = """\
+Run the transparent proxy. Connections redirected by `tracecar init` arrive on the inbound and
+outbound listeners; each request is forwarded to its original destination, with trace context
+propagated and one span recorded (SERVER inbound, CLIENT outbound). Spans are exported as the
+OTEL_* environment variables say (OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_ENDPOINT,
+OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_TRACES_EXPORTER, OTEL_RESOURCE_ATTRIBUTES, OTEL_PROPAGATORS,
+OTEL_TRACES_SAMPLER). Run it as the uid given to `tracecar init --proxy-uid` (1337 by default) so
+its own connections are not redirected back to itself. SIGTERM drains: listeners close, requests in
+flight finish within --drain-grace, spans are flushed, exit 0."""
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("proxy", help=HELP, description=_DESCRIPTION)
+    add = parser.add_argument
+    add(
+        "--inbound-port",
+        type=int,
+        default=15006,
+        help="listener for redirected inbound traffic (default 15006)",
+    )
+    add(
+        "--outbound-port",
+        type=int,
+        default=15001,
+        help="listener for redirected outbound traffic (default 15001)",
+    )
+    add(
+        "--admin-port",
+        type=int,
+        default=15000,
+        help="admin listener: /healthz /ready /metrics (default 15000)",
+    )
+    add("--workers", type=int, default=1, help="worker processes sharing the ports (default 1)")
+    add("--no-ipv6", dest="ipv6", action="store_false", help="listen on IPv4 only")
+    add(
+        "--upstream",
+        metavar="HOST:PORT",
+        help="send every connection here instead of its original destination (use without iptables)",
+    )
+    add(
+        "--route",
+        action="append",
+        default=[],
+        metavar="TEMPLATE",
+        help="a route template for span names, e.g. /users/{user}/orders/{order} (repeatable); "
+        "other paths get numeric, UUID and long hex segments replaced by {id}",
+    )
+    add(
+        "--run-as",
+        metavar="UID[:GID]",
+        help="when started as root, continue as this user once listening (use the --proxy-uid of init)",
+    )
+    add("--drain-grace", type=float, default=20.0, metavar="SECONDS", help="SIGTERM drain time (default 20)")
+    add("--connect-timeout", type=float, default=5.0, metavar="SECONDS", help="upstream connect (default 5)")
+    add(
+        "--response-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="from the end of a request to the response head; past it the client gets 504 (default 60)",
+    )
+    add("--log-level", default="info", choices=("debug", "info", "warning", "error"), help="default info")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    from proxy.privileges import parse_run_as  # noqa: PLC0415 - keep `tracecar --help` free of the data path
+    from proxy.routes import Routes  # noqa: PLC0415
+    from proxy.server import ProxyConfig  # noqa: PLC0415
+    from proxy.spans.config import from_env  # noqa: PLC0415
+
+    try:
+        config = ProxyConfig(
+            inbound_port=args.inbound_port,
+            outbound_port=args.outbound_port,
+            admin_port=args.admin_port,
+            ipv6=args.ipv6,
+            upstream=_host_port(args.upstream) if args.upstream else None,
+            drain_grace_s=args.drain_grace,
+            connect_timeout_s=args.connect_timeout,
+            header_timeout_s=args.response_timeout,
+            run_as=parse_run_as(args.run_as) if args.run_as else None,
+        )
+        export = from_env(os.environ)
+        routes = Routes(args.route)
+    except (ConfigError, ValueError) as error:
+        print(f"tracecar proxy: {error}", file=sys.stderr)
+        return 2
+    if args.workers < 1:
+        print("tracecar proxy: --workers must be at least 1", file=sys.stderr)
+        return 2
+
+    def work(index: int) -> int:
+        _run_loop(config, export, routes, admin=index == 0)
+        return 0
+
+    if args.workers == 1:
+        return work(0)
+    from proxy.supervisor import supervise  # noqa: PLC0415
+
+    return supervise(args.workers, work)
+
+
+def _run_loop(config: ProxyConfig, export: ExportConfig, routes: Routes, admin: bool) -> None:
+    import uvloop  # noqa: PLC0415
+
+    from proxy import worker  # noqa: PLC0415
+
+    uvloop.run(worker.run(config, export, routes, admin))
+
+
+def _host_port(value: str) -> tuple[str, int]:
+    host, colon, port = value.rpartition(":")
+    if not colon or not port.isdigit():
+        raise ValueError(f"--upstream wants HOST:PORT, got {value!r}")
+    return host.strip("[]"), int(port)

@@ -1,0 +1,66 @@
+"""`--workers N`: N forked worker processes sharing the listening ports through SO_REUSEPORT.
+
+The parent only supervises: it restarts a worker that dies unexpectedly (slowing down if one keeps
+dying) and passes SIGTERM/SIGINT on, then waits for every worker to drain.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from types import FrameType
+
+log = logging.getLogger("tracecar.supervisor")
+
+RESTART_BACKOFF_S = (0.0, 0.5, 1.0, 2.0, 5.0)
+STABLE_AFTER_S = 30.0  # a worker that lived this long resets the backoff
+
+
+def supervise(workers: int, work: Callable[[int], int]) -> int:
+    """Run `work(index)` in `workers` processes; a restarted worker keeps its index."""
+    children: dict[int, tuple[int, float]] = {}  # pid -> (index, start time)
+    stopping: list[int] = []  # the signal received, once one is
+    failures = 0
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        stopping.append(signum)
+        for pid in children:
+            os.kill(pid, signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, forward)
+    for index in range(workers):
+        children[_start(work, index)] = (index, time.monotonic())
+    while children:
+        pid, status = os.wait()
+        child = children.pop(pid, None)
+        if child is None or stopping:
+            continue
+        index, started = child
+        failures = 0 if time.monotonic() - started > STABLE_AFTER_S else failures + 1
+        log.error("worker %d (pid %d) exited (%s); restarting", index, pid, _describe(status))
+        time.sleep(RESTART_BACKOFF_S[min(failures, len(RESTART_BACKOFF_S) - 1)])
+        children[_start(work, index)] = (index, time.monotonic())
+    return 0
+
+
+def _start(work: Callable[[int], int], index: int) -> int:
+    pid = os.fork()
+    if pid == 0:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_DFL)
+        code = 1
+        try:
+            code = work(index)
+        finally:
+            os._exit(code)
+    return pid
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit code {os.waitstatus_to_exitcode(status)}"

@@ -1,0 +1,112 @@
+"""One proxy worker process: the listeners, the span pipeline, and the graceful stop that ties them.
+
+Every sampled exchange becomes one span: SERVER for the inbound listener, CLIENT for the outbound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import signal
+from collections.abc import Callable
+
+from propagation.context import SAMPLED
+from proxy.admin import AdminServer, AdminState
+from proxy.exchange import Exchange
+from proxy.http_span import SERVER, describe
+from proxy.metrics import ProxyMetrics
+from proxy.privileges import drop_to
+from proxy.routes import Routes
+from proxy.server import Proxy, ProxyConfig
+from proxy.spans.config import ExportConfig
+from proxy.spans.exporters import make_exporter
+from proxy.spans.pipeline import SpanPipeline
+from proxy.spans.record import FLAGS_PARENT_LOCAL, FLAGS_PARENT_REMOTE, KIND_CLIENT, KIND_SERVER, SpanRecord
+
+log = logging.getLogger("tracecar.worker")
+
+SPAN_FLUSH_S = 5.0  # at shutdown, after draining: how long queued spans may take to leave
+
+
+def exchange_recorder(
+    pipeline: SpanPipeline, routes: Routes, metrics: ProxyMetrics
+) -> Callable[[Exchange], None]:
+    """What happens when an exchange ends: metrics always, a span when the trace is sampled."""
+
+    def finished(exchange: Exchange) -> None:
+        seconds = (exchange.end_ns - exchange.start_ns) / 1e9
+        metrics.direction(exchange.direction).request_finished(exchange.status, seconds, exchange.error_type)
+        context = exchange.context
+        if not context.flags & SAMPLED:
+            return
+        span = describe(exchange, routes)
+        parent = exchange.extracted.parent
+        pipeline.record(
+            SpanRecord(
+                context.trace_id,
+                context.span_id,
+                None if parent is None else parent.span_id,
+                context.trace_state.to_header(),
+                (context.flags & 0xFF) | (FLAGS_PARENT_LOCAL if parent is None else FLAGS_PARENT_REMOTE),
+                KIND_SERVER if span.kind == SERVER else KIND_CLIENT,
+                span.name,
+                exchange.start_ns,
+                exchange.end_ns,
+                span.attributes,
+                span.status,
+                span.status_message,
+            )
+        )
+
+    return finished
+
+
+def watch(metrics: ProxyMetrics, proxy: Proxy, pipeline: SpanPipeline) -> None:
+    """Gauges read at scrape time, so the data path pays nothing for them."""
+    for direction, listener in proxy.listeners.items():
+        metrics.direction(direction).open_connections.set_function(
+            functools.partial(len, listener.connections)
+        )
+    metrics.watch_spans(
+        exported=lambda: pipeline.exported,
+        dropped=lambda: pipeline.dropped,
+        failed=lambda: pipeline.failed,
+        queued=lambda: pipeline.queued,
+    )
+
+
+async def run(config: ProxyConfig, export: ExportConfig, routes: Routes, admin: bool = True) -> None:
+    """Serve until SIGTERM, SIGINT or /quitquitquit; then drain connections, flush spans, return.
+
+    `admin`: serve the admin listener from this worker (with --workers, only the first does).
+    """
+    pipeline = SpanPipeline(make_exporter(export), export.max_queue, export.max_batch, export.interval_s)
+    metrics = ProxyMetrics()
+    proxy = Proxy(config, export.propagators, export.sampler, exchange_recorder(pipeline, routes, metrics))
+    watch(metrics, proxy, pipeline)
+    stop = asyncio.Event()
+    state = AdminState(on_drain=proxy.drain, on_exit=stop.set)
+    server = AdminServer(state, metrics.registry, port=config.admin_port) if admin else None
+    try:
+        await proxy.start()
+        if server is not None:
+            await server.start()
+        state.ready = True
+        if config.run_as is not None:
+            drop_to(*config.run_as)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, state.quit)
+        await stop.wait()
+    finally:
+        if server is not None:
+            await server.stop()
+        flushed = await asyncio.to_thread(pipeline.shutdown, SPAN_FLUSH_S)
+        log.info(
+            "stopped: %d spans exported, %d dropped, %d failed%s",
+            pipeline.exported,
+            pipeline.dropped,
+            pipeline.failed,
+            "" if flushed else " (flush timed out)",
+        )

@@ -1,0 +1,62 @@
+"""Two tiny real applications for pod tests: `python -m tests.e2e.apps front|back PORT [NEXT_URL]`.
+
+`front` calls NEXT_URL and forwards the trace headers it received, as an instrumented or
+header-forwarding application does; `back` answers with what it saw.
+"""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import json
+import sys
+import urllib.parse
+
+TRACE_HEADERS = ("traceparent", "tracestate", "baggage")
+
+
+class Back(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        seen = {name: self.headers.get(name) for name in TRACE_HEADERS}
+        self.reply(200, json.dumps({"service": "back", "path": self.path, "seen": seen}).encode())
+
+    def reply(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class Front(Back):
+    next_url = ""
+
+    def do_GET(self) -> None:
+        url = urllib.parse.urlsplit(self.next_url)
+        forwarded = {name: self.headers[name] for name in TRACE_HEADERS if self.headers.get(name)}
+        connection = http.client.HTTPConnection(url.hostname or "", url.port or 80, timeout=10)
+        connection.request("GET", url.path, headers=forwarded)
+        answer = connection.getresponse()
+        body = answer.read()
+        connection.close()
+        self.reply(answer.status, body)
+
+
+def main() -> None:
+    role, port = sys.argv[1], int(sys.argv[2])
+    handler: type[Back] = Back
+    if role == "front":
+        Front.next_url = sys.argv[3]
+        handler = Front
+    server = http.server.ThreadingHTTPServer(("0.0.0.0", port), handler)
+    print("ready", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
