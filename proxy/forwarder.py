@@ -28,11 +28,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("tracecar.proxy")
 
 MAX_BUFFERED = 256 * 1024  # per connection: pipelined requests and bytes waiting on a slow peer
+DRAIN_LINGER_S = 1.0  # how long a connection idle at drain time may still bring one last request
 
 
 def _stream(transport: asyncio.BaseTransport) -> asyncio.Transport:
     """uvloop's TCP transports implement `asyncio.Transport` without subclassing it."""
     return cast(asyncio.Transport, transport)
+
+
+def close_connection(raw_head: bytes) -> bytes:
+    """The response head, telling the client this connection ends after it (RFC 9112 section 9.6)."""
+    return raw_head[:-2] + b"connection: close\r\n\r\n"
 
 
 class Listener:
@@ -58,7 +64,8 @@ class Listener:
         self.draining = False
 
     def drain(self) -> None:
-        """Stop keeping connections alive: idle ones close now, busy ones after their exchange."""
+        """Stop keeping connections alive: each closes after its current or next exchange, an idle
+        one after `DRAIN_LINGER_S` at the latest."""
         self.draining = True
         for connection in list(self.connections):
             connection.drain()
@@ -79,7 +86,8 @@ class Downstream(asyncio.Protocol):
         self.upstream: Upstream | None = None
         self.tunnel = False
         self.closing = False  # going away: process nothing more
-        self.draining = False  # finish the exchange in flight, start no other
+        self.draining = False  # finish the exchange in flight, then close
+        self.told_close = False  # a response said "connection: close" (see Upstream._response_head)
         self.eof = False  # a tunnel's client sent its last byte
         self.paused = False  # our write buffer is full: the upstream's reading is paused
         self.queued = 0  # bytes held by the pool while the upstream connection opens
@@ -137,8 +145,15 @@ class Downstream(asyncio.Protocol):
             self.upstream.transport.resume_reading()
 
     def drain(self) -> None:
+        # An idle connection is not cut at once: its client may be sending a request this very
+        # moment, and that request would fail. It gets a short while, and any response from now on
+        # says "connection: close", so clients stop reusing the connection without losing a request.
         self.draining = True
         if self.exchange is None and not self.tunnel:
+            asyncio.get_running_loop().call_later(DRAIN_LINGER_S, self._close_if_idle)
+
+    def _close_if_idle(self) -> None:
+        if self.exchange is None and not self.tunnel and not self.buffer:
             self._close()
 
     def _close(self) -> None:
@@ -165,9 +180,6 @@ class Downstream(asyncio.Protocol):
             self._reject(error)
 
     def _start_request(self) -> bool:
-        if self.draining:
-            self.drain()
-            return False
         end = head_end(self.buffer)
         if end < 0:
             self._check_buffer_bound()
@@ -292,9 +304,11 @@ class Downstream(asyncio.Protocol):
     def response_finished(self, keep_alive: bool) -> None:
         self._finish_exchange()
         self.upstream = None
-        if not keep_alive or self.closing or self.draining:
+        if not keep_alive or self.closing or self.told_close:
             self._close()
             return
+        if self.draining:  # this response left before the drain: the client may reuse the connection
+            self.drain()
         if self.transport is not None:
             self.transport.resume_reading()
         self._advance()
@@ -434,6 +448,9 @@ class Upstream(asyncio.Protocol):
         # Held back until the body bytes of this read are known: one send() for head and body
         # instead of two is a measurable share of a small request's cost.
         self.held = raw
+        if downstream.draining:
+            self.held = close_connection(raw)
+            downstream.told_close = True
         self.body = framing.response_body(request, head)
         self.keep_alive = framing.reusable(request, head, self.body)
         return True

@@ -1,7 +1,8 @@
 """Two tiny real applications for pod tests: `python -m tests.e2e.apps front|back PORT [NEXT_URL]`.
 
 `front` calls NEXT_URL and forwards the trace headers it received, as an instrumented or
-header-forwarding application does; `back` answers with what it saw.
+header-forwarding application does; `back` answers with what it saw; `slow PORT SECONDS` is `back`
+taking that long per request.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import http.client
 import http.server
 import json
 import sys
+import time
 import urllib.parse
 
 TRACE_HEADERS = ("traceparent", "tracestate", "baggage")
@@ -17,8 +19,10 @@ TRACE_HEADERS = ("traceparent", "tracestate", "baggage")
 
 class Back(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    delay_s = 0.0
 
     def do_GET(self) -> None:
+        time.sleep(self.delay_s)
         seen = {name: self.headers.get(name) for name in TRACE_HEADERS}
         self.reply(200, json.dumps({"service": "back", "path": self.path, "seen": seen}).encode())
 
@@ -50,7 +54,9 @@ class Front(Back):
 def main() -> None:
     role, port = sys.argv[1], int(sys.argv[2])
     handler: type[Back] = Back
-    if role == "front":
+    if role == "slow":  # back, answering after the given number of seconds
+        Back.delay_s = float(sys.argv[3])
+    elif role == "front":
         Front.next_url = sys.argv[3]
         handler = Front
     server = http.server.ThreadingHTTPServer(("0.0.0.0", port), handler)
