@@ -1,0 +1,77 @@
+"""--workers: processes sharing the listening ports, supervised."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.e2e.test_w3c_through_sidecar import free_port, wait_listening
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False).stdout
+    return sorted(int(line) for line in found.split())
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def get(port: int) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request("GET", "/hello")
+    status = connection.getresponse().status
+    connection.close()
+    return status
+
+
+def wait_for_children(pid: int, count: int, not_in: list[int]) -> list[int]:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        found = children(pid)
+        if len(found) == count and not set(found) & set(not_in):
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"expected {count} new workers, have {children(pid)}")
+
+
+def test_workers_share_the_ports_and_are_restarted() -> None:
+    app_port, inbound, outbound, admin = (free_port() for _ in range(4))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OTEL_TRACES_EXPORTER": "none"}
+    app = subprocess.Popen([sys.executable, "-m", "tests.e2e.apps", "back", str(app_port)], env=env)
+    proxy = subprocess.Popen(
+        [sys.executable, "-m", "proxy.cli", "proxy", "--workers", "2", "--no-ipv6",
+         "--upstream", f"127.0.0.1:{app_port}", "--inbound-port", str(inbound),
+         "--outbound-port", str(outbound), "--admin-port", str(admin)],
+        env=env, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_listening(app_port)
+        workers = wait_for_children(proxy.pid, 2, [])
+        wait_listening(inbound)
+        before = {pid: cpu_ticks(pid) for pid in workers}
+        assert all(get(inbound) == 200 for _ in range(300))  # a new connection each time
+        assert all(cpu_ticks(pid) > before[pid] for pid in workers)  # the kernel spread them
+
+        os.kill(workers[0], signal.SIGKILL)
+        replaced = wait_for_children(proxy.pid, 2, [workers[0]])
+        assert workers[1] in replaced
+        wait_listening(inbound)
+        assert all(get(inbound) == 200 for _ in range(20))
+
+        proxy.send_signal(signal.SIGTERM)
+        assert proxy.wait(timeout=30) == 0
+        assert children(proxy.pid) == []
+    finally:
+        for process in (proxy, app):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
