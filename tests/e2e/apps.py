@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import http.server
 import json
+import socket
 import sys
 import time
 import urllib.parse
@@ -43,12 +44,22 @@ class Front(Back):
     def do_GET(self) -> None:
         url = urllib.parse.urlsplit(self.next_url)
         forwarded = {name: self.headers[name] for name in TRACE_HEADERS if self.headers.get(name)}
-        connection = http.client.HTTPConnection(url.hostname or "", url.port or 80, timeout=10)
+        connection = http.client.HTTPConnection(url.hostname or "", url.port or 80, timeout=10)  # [v6] too
         connection.request("GET", url.path, headers=forwarded)
         answer = connection.getresponse()
         body = answer.read()
         connection.close()
         self.reply(answer.status, body)
+
+
+class DualStackServer(http.server.ThreadingHTTPServer):
+    """Listens on IPv6 and IPv4 (mapped) alike, as pod applications usually do."""
+
+    address_family = socket.AF_INET6
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
 
 
 def main() -> None:
@@ -59,7 +70,7 @@ def main() -> None:
     elif role == "front":
         Front.next_url = sys.argv[3]
         handler = Front
-    server = http.server.ThreadingHTTPServer(("0.0.0.0", port), handler)
+    server = DualStackServer(("::", port), handler)
     print("ready", flush=True)
     server.serve_forever()
 

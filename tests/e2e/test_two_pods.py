@@ -80,14 +80,23 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         assert receiver.stdout is not None
         ports = json.loads(receiver.stdout.readline())
         back_url = f"http://{a_to_b.b.address(4)}:8080/inventory/sku-9"
-        for pod, args in ((b, ("back", "8080")), (a, ("front", "8080", back_url))):
+        back_url6 = f"http://[{a_to_b.b.address(6)}]:8080/inventory/sku-6"
+        apps = ((b, ("back", "8080")), (a, ("front", "8080", back_url)), (a, ("front", "8086", back_url6)))
+        for pod, args in apps:
             app = pod.spawn(*python("-m", "tests.e2e.apps", *args))
             assert app.stdout is not None and app.stdout.readline().strip() == "ready"
         sidecars = [
             start_sidecar(a, "front", f"http://{a_col.b.address(4)}:{ports['grpc']}", "grpc"),
             start_sidecar(b, "back", f"http://{b_col.b.address(4)}:{ports['http']}", "http/protobuf"),
         ]
-        yield {"client": client, "a_address": to_a.b.address(4), "spans": spans_file, "sidecars": sidecars}
+        yield {
+            "client": client,
+            "a_address": to_a.b.address(4),
+            "a_address6": to_a.b.address(6),
+            "b_address6": a_to_b.b.address(6),
+            "spans": spans_file,
+            "sidecars": sidecars,
+        }
 
 
 def spans_of_trace(shop: dict[str, Any], trace_id: str, count: int) -> list[dict[str, Any]]:
@@ -175,3 +184,19 @@ def test_admin_answers_on_the_pod_ip(shop: dict[str, Any]) -> None:
         "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", f"{base}/drain"
     )
     assert drain.stdout == "403"  # state-changing endpoints answer loopback only
+
+
+def test_ipv6_end_to_end(shop: dict[str, Any]) -> None:
+    """IP6T_SO_ORIGINAL_DST on both listeners: client -> A over IPv6, A's app -> B over IPv6."""
+    url = f"http://[{shop['a_address6']}]:8086/checkout/6"
+    answer = json.loads(shop["client"].run("curl", "-sS", "-g", url).stdout)
+    trace_id = answer["seen"]["traceparent"].split("-")[1]
+    spans = spans_of_trace(shop, trace_id, 3)
+    by_role = {(s["service"], s["kind"]): s for s in spans}
+    server_a, client_a = by_role["front", KIND_SERVER], by_role["front", KIND_CLIENT]
+    server_b = by_role["back", KIND_SERVER]
+    assert client_a["parent_span_id"] == server_a["span_id"]
+    assert server_b["parent_span_id"] == client_a["span_id"]
+    assert server_a["attributes"]["client.address"] == shop["client"].interfaces[0].address(6)
+    assert client_a["attributes"]["network.peer.address"] == shop["b_address6"]  # the original destination
+    assert server_b["attributes"]["url.path"] == "/inventory/sku-6"
