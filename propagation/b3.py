@@ -56,11 +56,11 @@ def parse_single(values: Sequence[bytes]) -> Extracted:
 
 def parse_multi(found: Mapping[bytes, Sequence[bytes]]) -> Extracted:
     """`found` maps the lower-case X-B3 names present to their values."""
-    debug = _single_value(found, FLAGS) == b"1"
-    sampled = _single_value(found, SAMPLED_HEADER)
+    debug = _first_value(found, FLAGS) == b"1"
+    sampled = _first_value(found, SAMPLED_HEADER)
     decision = True if debug else _MULTI_DECISIONS.get((sampled or b"").lower())
-    trace_hex = _single_value(found, TRACE_ID)
-    span_hex = _single_value(found, SPAN_ID)
+    trace_hex = _first_value(found, TRACE_ID)
+    span_hex = _first_value(found, SPAN_ID)
     if trace_hex is None and span_hex is None:
         return NONE if decision is None else Extracted(decision=decision, debug=debug)
     if trace_hex is None or span_hex is None:
@@ -92,10 +92,10 @@ def _extracted(trace_hex: bytes, span_hex: bytes, decision: bool | None, debug: 
     return Extracted(SpanContext(trace_id, span_hex, flags, debug=debug), decision, debug=debug)
 
 
-def _single_value(found: Mapping[bytes, Sequence[bytes]], name: bytes) -> bytes | None:
-    """A header that must appear once: repeated, it is as invalid as malformed."""
+def _first_value(found: Mapping[bytes, Sequence[bytes]], name: bytes) -> bytes | None:
+    """B3 "Multiple Headers": when extracting state headers, the first value wins."""
     values = found.get(name, ())
-    return values[0].strip(OWS) if len(values) == 1 else None
+    return values[0].strip(OWS) if values else None
 
 
 def _short_trace_id(trace_id: bytes) -> bytes:
