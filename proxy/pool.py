@@ -33,6 +33,7 @@ class Pool:
         self.header_timeout_s = header_timeout_s
         self.idle: dict[tuple[str, int], list[Upstream]] = {}
         self.pending: dict[Downstream, list[bytes]] = {}  # bytes for connections still opening
+        self.connecting: set[asyncio.Task[None]] = set()
         self.opened = 0
 
     def acquire(self, key: tuple[str, int], downstream: Downstream, head: bytes) -> None:
@@ -44,7 +45,9 @@ class Pool:
                 upstream.begin(downstream, head)
                 return
         self.pending[downstream] = [head]
-        spawn(self._open(key, downstream), name=f"connect {key[0]}:{key[1]}")
+        task = spawn(self._open(key, downstream), name=f"connect {key[0]}:{key[1]}")
+        self.connecting.add(task)
+        task.add_done_callback(self.connecting.discard)
 
     def queue(self, downstream: Downstream, data: bytes) -> None:
         waiting = self.pending.get(downstream)
@@ -102,6 +105,9 @@ class Pool:
             idle.remove(upstream)
 
     def close(self) -> None:
+        """At shutdown: no connection is being opened or kept any more."""
+        for task in list(self.connecting):
+            task.cancel()
         for idle in self.idle.values():
             for upstream in list(idle):
                 upstream.discard()
