@@ -21,11 +21,13 @@ from proxy.http1.errors import HttpError
 from proxy.http1.head import RequestHead, head_end, parse_request, parse_response
 from proxy.http1.responses import error_response
 from proxy.original_dst import NotRedirected, original_dst
+from proxy.throttled_log import ThrottledLog
 
 if TYPE_CHECKING:
     from proxy.pool import Pool
 
 log = logging.getLogger("tracecar.proxy")
+_log_refused = ThrottledLog(log, logging.WARNING)
 
 MAX_BUFFERED = 256 * 1024  # per connection: pipelined requests and bytes waiting on a slow peer
 DRAIN_LINGER_S = 1.0  # how long a connection idle at drain time may still bring one last request
@@ -91,6 +93,7 @@ class Downstream(asyncio.Protocol):
         self.eof = False  # a tunnel's client sent its last byte
         self.paused = False  # our write buffer is full: the upstream's reading is paused
         self.queued = 0  # bytes held by the pool while the upstream connection opens
+        self.scanned = 0  # how much of the buffer head_end has searched for the head's end
 
     # -- asyncio callbacks ------------------------------------------------------------------------
 
@@ -104,7 +107,7 @@ class Downstream(asyncio.Protocol):
         try:
             self.destination = override or original_dst(transport.get_extra_info("socket"))
         except NotRedirected as error:
-            log.warning("refusing %s connection from %s: %s", self.listener.direction, self.peer, error)
+            _log_refused("refusing %s connection from %s: %s", self.listener.direction, self.peer, error)
             transport.abort()
 
     def data_received(self, data: bytes) -> None:
@@ -180,10 +183,12 @@ class Downstream(asyncio.Protocol):
             self._reject(error)
 
     def _start_request(self) -> bool:
-        end = head_end(self.buffer)
+        end = head_end(self.buffer, 0, self.scanned)
         if end < 0:
+            self.scanned = len(self.buffer)
             self._check_buffer_bound()
             return False
+        self.scanned = 0
         raw = bytes(self.buffer[:end])
         del self.buffer[:end]
         head = parse_request(raw)
@@ -341,6 +346,7 @@ class Upstream(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.downstream: Downstream | None = None
         self.held = b""  # a response head not yet written (see _response_head)
+        self.scanned = 0  # how much of the buffer head_end has searched for the head's end
         self.buffer = bytearray()
         self.body: BodyReader | None = None
         self.head_seen = False  # the final response head (not a 1xx) has arrived
@@ -423,9 +429,11 @@ class Upstream(asyncio.Protocol):
                 return
 
     def _response_head(self, downstream: Downstream) -> bool:
-        end = head_end(self.buffer)
+        end = head_end(self.buffer, 0, self.scanned)
         if end < 0:
+            self.scanned = len(self.buffer)
             return False
+        self.scanned = 0
         raw = bytes(self.buffer[:end])
         del self.buffer[:end]
         head = parse_response(raw)

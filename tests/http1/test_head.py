@@ -756,3 +756,40 @@ def test_error_responses_are_valid_closing_responses(status: int) -> None:
     assert (parsed.status, parsed.keep_alive) == (status, False)
     assert parsed.content_length == len(wire) - end
     assert not any(name.lower() == b"x-injected" for name, _ in parsed.headers)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    head=st.sampled_from(
+        [
+            b"GET / HTTP/1.1\r\nHost: a\r\nX-Long: " + b"v" * 300 + b"\r\n\r\nrest",
+            b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\nX: b\r\n\r\n",  # a bare LF
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n",  # incomplete
+        ]
+    ),
+    cuts=st.lists(st.integers(min_value=1, max_value=400), max_size=12),
+)
+def test_resumed_search_finds_what_one_search_finds(head: bytes, cuts: list[int]) -> None:
+    """head_end(resume=...) searches only what is new, so a head sent a byte at a time costs linear
+    time; the verdict (where the head ends, or the error the request gets) must be the one a single
+    search of the whole buffer gives. A bare LF may be refused before the head is complete."""
+
+    def verdict(buffer: bytes, scanned: int) -> int | type[HttpError]:
+        try:
+            end = head_end(buffer, 0, scanned)
+            if end > 0:
+                parse_request(buffer[:end])
+        except HttpError as error:
+            return type(error)
+        return end
+
+    expected = verdict(head, 0)
+    buffer, scanned, got = b"", 0, verdict(b"", 0)
+    for end in [*sorted({c for c in cuts if c < len(head)}), len(head)]:
+        buffer = head[:end]
+        got = verdict(buffer, scanned)
+        if got != -1:
+            break
+        scanned = len(buffer)
+    assert got == expected
