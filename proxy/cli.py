@@ -13,6 +13,8 @@ _COMMAND_MODULES = (
     "proxy.commands.context",
     "proxy.commands.init",
     "proxy.commands.proxy",
+    "proxy.commands.sidecar",
+    "proxy.commands.inject",
 )
 
 

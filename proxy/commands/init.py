@@ -39,10 +39,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="install the iptables rules that send a pod's traffic through the proxy",
         description=_DESCRIPTION,
     )
-    _add_proxy_options(parser)
-    _add_exclusion_options(parser)
+    add_interception_options(parser)
     _add_mode_options(parser)
     parser.set_defaults(run=run)
+
+
+def add_interception_options(parser: argparse.ArgumentParser) -> None:
+    """The options `tracecar sidecar` shares with `tracecar init`: ports, uid, exclusions, families."""
+    _add_proxy_options(parser)
+    _add_exclusion_options(parser)
+    _add_family_options(parser)
 
 
 def _add_proxy_options(parser: argparse.ArgumentParser) -> None:
@@ -110,7 +116,7 @@ def _add_exclusion_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_mode_options(parser: argparse.ArgumentParser) -> None:
+def _add_family_options(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add(
         "--ipv6",
@@ -126,6 +132,10 @@ def _add_mode_options(parser: argparse.ArgumentParser) -> None:
         "iptables-nft-restore; auto picks legacy if legacy tables already hold rules, "
         "else nft if installed (default %(default)s)",
     )
+
+
+def _add_mode_options(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
     add(
         "--dry-run",
         action="store_true",

@@ -1,0 +1,87 @@
+"""`tracecar sidecar`: the whole sidecar in one container sharing the application's network namespace.
+
+Installs the iptables rules (`tracecar init`), runs `tracecar proxy` as a child that drops to the
+proxy uid, passes SIGTERM/SIGINT on, and removes the rules once the proxy has drained and exited:
+a sidecar that is gone must not leave the application's traffic redirected to a closed port. This
+process stays root for that last step; only the proxy itself runs unprivileged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from types import FrameType
+
+from proxy.commands import init
+
+HELP = "init + proxy in one process tree, for Docker network mode (run as root with NET_ADMIN)"
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("sidecar", help=HELP, description=__doc__)
+    init.add_interception_options(parser)
+    add = parser.add_argument
+    add("--workers", default="1", help="proxy worker processes (default 1)")
+    add(
+        "--route",
+        action="append",
+        default=[],
+        metavar="TEMPLATE",
+        help="span-name route template (repeatable)",
+    )
+    add("--drain-grace", default="20", metavar="SECONDS", help="SIGTERM drain time (default 20)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if os.geteuid() != 0:
+        print("tracecar sidecar: needs root (with NET_ADMIN) to install its iptables rules", file=sys.stderr)
+        return 1
+    stop = _Stop()  # before init: a signal at any point still ends in cleanup
+    args.dry_run, args.cleanup = False, False
+    code = init.run(args)
+    if code:
+        return code
+    try:
+        return 0 if stop.signal else stop.wait_for(subprocess.Popen(_proxy_command(args)))
+    finally:
+        args.cleanup = True
+        init.run(args)
+
+
+class _Stop:
+    """SIGTERM/SIGINT: remembered, and passed on to the proxy once it runs."""
+
+    def __init__(self) -> None:
+        self.signal = 0
+        self.child: subprocess.Popen[bytes] | None = None
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._received)
+
+    def _received(self, signum: int, frame: FrameType | None) -> None:
+        self.signal = signum
+        if self.child is not None:
+            self.child.send_signal(signum)
+
+    def wait_for(self, child: subprocess.Popen[bytes]) -> int:
+        self.child = child
+        if self.signal:
+            child.send_signal(self.signal)
+        return child.wait()
+
+
+def _proxy_command(args: argparse.Namespace) -> list[str]:
+    return [
+        sys.executable, "-m", "proxy.cli", "proxy",
+        "--run-as", str(args.proxy_uid),
+        "--inbound-port", str(args.inbound_port),
+        "--outbound-port", str(args.outbound_port),
+        "--admin-port", str(args.admin_port),
+        "--workers", args.workers,
+        "--drain-grace", args.drain_grace,
+        *[option for route in args.route for option in ("--route", route)],
+        *([] if args.ipv6 else ["--no-ipv6"]),
+    ]  # fmt: skip
