@@ -14,7 +14,6 @@ _COMMAND_MODULES = (
     "proxy.commands.init",
     "proxy.commands.proxy",
     "proxy.commands.sidecar",
-    "proxy.commands.inject",
 )
 
 
