@@ -14,6 +14,7 @@ _COMMAND_MODULES = (
     "proxy.commands.init",
     "proxy.commands.proxy",
     "proxy.commands.sidecar",
+    "proxy.commands.inject",
 )
 
 

@@ -1,0 +1,179 @@
+"""The per-pod `tracecar.io/*` annotations, parsed and validated into one typed config.
+
+Every error names the annotation and the problem, because the webhook returns it verbatim to whoever
+ran `kubectl apply`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from proxy.interception.rules import parse_cidrs, parse_include_cidrs, parse_ports
+
+PREFIX = "tracecar.io/"
+INJECT = PREFIX + "inject"
+INJECTED = PREFIX + "injected"
+EXCLUDE_INBOUND_PORTS = PREFIX + "exclude-inbound-ports"
+EXCLUDE_OUTBOUND_PORTS = PREFIX + "exclude-outbound-ports"
+EXCLUDE_OUTBOUND_CIDRS = PREFIX + "exclude-outbound-cidrs"
+INCLUDE_OUTBOUND_CIDRS = PREFIX + "include-outbound-cidrs"
+OPAQUE_PORTS = PREFIX + "opaque-ports"
+SERVICE_NAME = PREFIX + "service-name"
+SAMPLER_RATIO = PREFIX + "sampler-ratio"
+OTLP_ENDPOINT = PREFIX + "otlp-endpoint"
+PROXY_CPU = PREFIX + "proxy-cpu"
+PROXY_MEMORY = PREFIX + "proxy-memory"
+NATIVE_SIDECAR = PREFIX + "native-sidecar"
+
+CONFIG_ANNOTATIONS = (
+    EXCLUDE_INBOUND_PORTS,
+    EXCLUDE_OUTBOUND_PORTS,
+    EXCLUDE_OUTBOUND_CIDRS,
+    INCLUDE_OUTBOUND_CIDRS,
+    OPAQUE_PORTS,
+    SERVICE_NAME,
+    SAMPLER_RATIO,
+    OTLP_ENDPOINT,
+    PROXY_CPU,
+    PROXY_MEMORY,
+    NATIVE_SIDECAR,
+)
+
+# resource.Quantity's serialised form: a decimal number and an optional SI, binary or exponent suffix.
+_QUANTITY = re.compile(
+    r"^(?P<number>[0-9]+(\.[0-9]*)?|\.[0-9]+)(?P<suffix>m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
+)
+_SUFFIX_VALUE: dict[str | None, Decimal] = {
+    None: Decimal(1),
+    "m": Decimal("0.001"),
+    **{s: Decimal(1000) ** (i + 1) for i, s in enumerate("kMGTPE")},
+    **{s + "i": Decimal(1024) ** (i + 1) for i, s in enumerate("KMGTPE")},
+}
+_MAX_SERVICE_NAME = 255
+_T = TypeVar("_T")
+
+
+class AnnotationError(ValueError):
+    """A `tracecar.io/*` annotation with a value tracecar cannot honour."""
+
+    def __init__(self, annotation: str, problem: str) -> None:
+        super().__init__(f"annotation {annotation}: {problem}")
+        self.annotation = annotation
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class PodConfig:
+    """What the annotations ask for; None means "not set, use the default"."""
+
+    exclude_inbound_ports: tuple[int, ...] = ()
+    exclude_outbound_ports: tuple[int, ...] = ()
+    exclude_outbound_cidrs: tuple[str, ...] = ()
+    include_outbound_cidrs: tuple[str, ...] | None = None
+    opaque_ports: tuple[int, ...] = ()
+    service_name: str | None = None
+    sampler_ratio: float | None = None
+    otlp_endpoint: str | None = None
+    proxy_cpu: str | None = None
+    proxy_memory: str | None = None
+    native_sidecar: bool | None = None
+
+
+def parse(annotations: Mapping[str, str]) -> PodConfig:
+    """Read the `tracecar.io/*` configuration annotations; raise AnnotationError on the first bad one."""
+    get = annotations.get
+    include = _checked(INCLUDE_OUTBOUND_CIDRS, get(INCLUDE_OUTBOUND_CIDRS), parse_include_cidrs)
+    return PodConfig(
+        exclude_inbound_ports=_checked(EXCLUDE_INBOUND_PORTS, get(EXCLUDE_INBOUND_PORTS), parse_ports) or (),
+        exclude_outbound_ports=_checked(EXCLUDE_OUTBOUND_PORTS, get(EXCLUDE_OUTBOUND_PORTS), parse_ports)
+        or (),
+        exclude_outbound_cidrs=tuple(
+            str(net)
+            for net in _checked(EXCLUDE_OUTBOUND_CIDRS, get(EXCLUDE_OUTBOUND_CIDRS), parse_cidrs) or ()
+        ),
+        include_outbound_cidrs=None if include is None else tuple(str(net) for net in include),
+        opaque_ports=_checked(OPAQUE_PORTS, get(OPAQUE_PORTS), parse_ports) or (),
+        service_name=_checked(SERVICE_NAME, get(SERVICE_NAME), parse_service_name),
+        sampler_ratio=_checked(SAMPLER_RATIO, get(SAMPLER_RATIO), parse_ratio),
+        otlp_endpoint=_checked(OTLP_ENDPOINT, get(OTLP_ENDPOINT), parse_endpoint),
+        proxy_cpu=_checked(PROXY_CPU, get(PROXY_CPU), parse_quantity),
+        proxy_memory=_checked(PROXY_MEMORY, get(PROXY_MEMORY), parse_quantity),
+        native_sidecar=_checked(NATIVE_SIDECAR, get(NATIVE_SIDECAR), parse_bool),
+    )
+
+
+def _checked(annotation: str, value: object, parse_value: Callable[[str], _T]) -> _T | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise AnnotationError(annotation, f"must be a string, got {type(value).__name__}")
+    try:
+        return parse_value(value)
+    except ValueError as exc:
+        raise AnnotationError(annotation, str(exc)) from None
+
+
+def parse_bool(text: str) -> bool:
+    if text not in ("true", "false"):
+        raise ValueError(f'must be "true" or "false", got {text!r}')
+    return text == "true"
+
+
+def parse_service_name(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    if len(text) > _MAX_SERVICE_NAME:
+        raise ValueError(f"longer than {_MAX_SERVICE_NAME} characters")
+    if not text.isprintable():
+        raise ValueError(f"contains a control character: {text!r}")
+    return text
+
+
+def parse_ratio(text: str) -> float:
+    try:
+        if "_" in text:  # float() takes PEP 515 digit separators; an annotation should not
+            raise ValueError
+        ratio = float(text)
+    except ValueError:
+        raise ValueError(f"not a number: {text!r}") from None
+    if not math.isfinite(ratio) or not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"must be a ratio between 0 and 1, got {text!r}")
+    return ratio
+
+
+def parse_endpoint(text: str) -> str:
+    try:
+        url = urlsplit(text)
+        port = url.port
+    except ValueError as exc:
+        raise ValueError(f"not a URL ({exc}): {text!r}") from None
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ValueError(f"must be an http:// or https:// URL with a host, got {text!r}")
+    if port == 0:
+        raise ValueError(f"port 0 is not a port: {text!r}")
+    return text
+
+
+def parse_quantity(text: str) -> str:
+    """A Kubernetes resource quantity such as `250m`, `1.5` or `128Mi`, strictly positive."""
+    if quantity_value(text) <= 0:
+        raise ValueError(f"must be greater than zero, got {text!r}")
+    return text
+
+
+def quantity_value(text: str) -> Decimal:
+    match = _QUANTITY.match(text)
+    if match is None:
+        raise ValueError(f"not a Kubernetes quantity (such as 250m, 1, 128Mi): {text!r}")
+    try:
+        number = Decimal(match["number"])
+    except InvalidOperation:  # pragma: no cover - the regex admits only decimals
+        raise ValueError(f"not a number: {text!r}") from None
+    suffix: str | None = match["suffix"]
+    return number * _SUFFIX_VALUE[suffix]
