@@ -22,6 +22,7 @@ from aiohttp import web
 
 from proxy.metrics import CONTENT_TYPE, Registry
 from proxy.tasks import spawn
+from proxy.web_errors import errors_as_500
 
 log = logging.getLogger("tracecar.admin")
 
@@ -119,7 +120,7 @@ REFUSED = web.AppKey("refused", set[str])
 
 
 def make_app(state: AdminState, registry: Registry) -> web.Application:
-    app = web.Application(middlewares=[_errors_as_500])
+    app = web.Application(middlewares=[errors_as_500(log, "admin ", "the proxy's log")])
     app[STATE] = state
     app[REGISTRY] = registry
     app[REFUSED] = set()
@@ -129,19 +130,6 @@ def make_app(state: AdminState, registry: Registry) -> web.Application:
     app.router.add_post("/drain", _drain)
     app.router.add_post("/quitquitquit", _quitquitquit)
     return app
-
-
-@web.middleware
-async def _errors_as_500(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPException:
-        raise
-    except Exception:
-        log.exception("admin %s %s failed", request.method, request.path)
-        return web.Response(status=500, text="internal error; see the proxy's log\n")
 
 
 async def _healthz(request: web.Request) -> web.Response:

@@ -15,6 +15,7 @@ _COMMAND_MODULES = (
     "proxy.commands.proxy",
     "proxy.commands.sidecar",
     "proxy.commands.inject",
+    "proxy.commands.webhook",
 )
 
 
