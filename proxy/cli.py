@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 from collections.abc import Sequence
 
-# Order is the order `tracecar --help` lists them in.
-_COMMAND_MODULES = (
-    "proxy.commands.demo",
-    "proxy.commands.context",
-    "proxy.commands.init",
-    "proxy.commands.proxy",
-    "proxy.commands.sidecar",
-    "proxy.commands.inject",
-    "proxy.commands.webhook",
-)
+import proxy.commands
+
+# Every module in proxy.commands with a `register(subparsers)` is a subcommand. These come first in
+# `tracecar --help`, in this order; any other follows alphabetically.
+_FIRST = ("demo", "proxy", "init", "sidecar", "inject", "webhook")
+
+
+def command_modules() -> list[str]:
+    found = sorted(info.name for info in pkgutil.iter_modules(proxy.commands.__path__))
+    ordered = [name for name in _FIRST if name in found] + [name for name in found if name not in _FIRST]
+    return [f"proxy.commands.{name}" for name in ordered]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,8 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
         "for every HTTP, HTTP/2 and gRPC hop, without changing application code.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in _COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for name in command_modules():
+        module = importlib.import_module(name)
+        if hasattr(module, "register"):
+            module.register(sub)
     return parser
 
 
