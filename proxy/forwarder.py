@@ -11,29 +11,28 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from propagation import Propagators, Sampler
 from proxy.exchange import Exchange
+from proxy.handoff import Handoff
 from proxy.http1 import framing
 from proxy.http1.body import BodyReader, UntilCloseReader
 from proxy.http1.errors import HttpError
 from proxy.http1.head import RequestHead, head_end, parse_request, parse_response
 from proxy.http1.responses import error_response
-from proxy.original_dst import NotRedirected, original_dst
-from proxy.throttled_log import ThrottledLog
+from proxy.spans.record import SpanRecord
 
 if TYPE_CHECKING:
     from proxy.pool import Pool
 
 log = logging.getLogger("tracecar.proxy")
-_log_refused = ThrottledLog(log, logging.WARNING)
 
 MAX_BUFFERED = 256 * 1024  # per connection: pipelined requests and bytes waiting on a slow peer
 DRAIN_LINGER_S = 1.0  # how long a connection idle at drain time may still bring one last request
 
 
-def _stream(transport: asyncio.BaseTransport) -> asyncio.Transport:
+def stream(transport: asyncio.BaseTransport) -> asyncio.Transport:
     """uvloop's TCP transports implement `asyncio.Transport` without subclassing it."""
     return cast(asyncio.Transport, transport)
 
@@ -41,6 +40,17 @@ def _stream(transport: asyncio.BaseTransport) -> asyncio.Transport:
 def close_connection(raw_head: bytes) -> bytes:
     """The response head, telling the client this connection ends after it (RFC 9112 section 9.6)."""
     return raw_head[:-2] + b"connection: close\r\n\r\n"
+
+
+class Connection(Protocol):
+    """What a listener needs of each open connection, whatever it speaks."""
+
+    transport: asyncio.Transport | None
+
+    def drain(self) -> None: ...
+
+
+Handler = Callable[["Listener", Handoff], asyncio.Protocol]
 
 
 class Listener:
@@ -54,16 +64,20 @@ class Listener:
         sampler: Sampler,
         *,
         finished: Callable[[Exchange], None],
+        record: Callable[[SpanRecord], None] = lambda span: None,
         upstream_override: tuple[str, int] | None = None,
     ) -> None:
         self.direction = direction  # "inbound" (SERVER spans) or "outbound" (CLIENT spans)
         self.pool = pool
         self.propagators = propagators
         self.sampler = sampler
-        self.finished = finished
+        self.finished = finished  # an HTTP/1 exchange ended (metrics, and its span if sampled)
+        self.record = record  # other protocols hand their finished, sampled spans here
         self.upstream_override = upstream_override  # tests and local mode: no redirection
-        self.connections: set[Downstream] = set()
+        self.connections: set[Connection] = set()
         self.draining = False
+        # What each protocol `proxy.sniff.classify` can name is handled by.
+        self.handlers: dict[str, Handler] = {"http1": Downstream}
 
     def drain(self) -> None:
         """Stop keeping connections alive: each closes after its current or next exchange, an idle
@@ -76,11 +90,11 @@ class Listener:
 class Downstream(asyncio.Protocol):
     """A client connection: requests in, responses out, one exchange at a time (pipelining in order)."""
 
-    def __init__(self, listener: Listener) -> None:
+    def __init__(self, listener: Listener, handoff: Handoff) -> None:
         self.listener = listener
         self.transport: asyncio.Transport | None = None
-        self.destination: tuple[str, int] = ("", 0)
-        self.peer: tuple[str, int] = ("", 0)
+        self.destination = handoff.destination
+        self.peer = handoff.peer
         self.buffer = bytearray()
         self.exchange: Exchange | None = None
         self.request: RequestHead | None = None
@@ -98,17 +112,9 @@ class Downstream(asyncio.Protocol):
     # -- asyncio callbacks ------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport = _stream(transport)
+        self.transport = stream(transport)
         self.listener.connections.add(self)
         self.draining = self.listener.draining
-        peer = transport.get_extra_info("peername")
-        self.peer = (peer[0], peer[1]) if peer else ("", 0)
-        override = self.listener.upstream_override
-        try:
-            self.destination = override or original_dst(transport.get_extra_info("socket"))
-        except NotRedirected as error:
-            _log_refused("refusing %s connection from %s: %s", self.listener.direction, self.peer, error)
-            transport.abort()
 
     def data_received(self, data: bytes) -> None:
         if self.tunnel:
@@ -360,7 +366,7 @@ class Upstream(asyncio.Protocol):
         self.head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = _stream(transport)
+        self.transport = stream(transport)
 
     def begin(self, downstream: Downstream, head: bytes) -> None:
         self.downstream = downstream

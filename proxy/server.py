@@ -14,9 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from propagation import Propagators, Sampler
+from proxy.accept import Accepted
 from proxy.exchange import Exchange
-from proxy.forwarder import Downstream, Listener
+from proxy.forwarder import Listener
 from proxy.pool import Pool
+from proxy.spans.record import SpanRecord
 
 log = logging.getLogger("tracecar.server")
 
@@ -72,6 +74,7 @@ class Proxy:
         propagators: Propagators,
         sampler: Sampler,
         finished: Callable[[Exchange], None],
+        record: Callable[[SpanRecord], None] = lambda span: None,
     ) -> None:
         self.config = config
         self.pool = Pool(config.connect_timeout_s, config.header_timeout_s)
@@ -82,6 +85,7 @@ class Proxy:
                 propagators,
                 sampler,
                 finished=finished,
+                record=record,
                 upstream_override=config.upstream,
             )
             for direction in ("inbound", "outbound")
@@ -95,7 +99,7 @@ class Proxy:
         for direction, port in ports.items():
             listener = self.listeners[direction]
             for sock in listening_sockets(port, self.config.ipv6):
-                server = await loop.create_server(functools.partial(Downstream, listener), sock=sock)
+                server = await loop.create_server(functools.partial(Accepted, listener), sock=sock)
                 self.servers.append(server)
         self.ready = True
         log.info("listening: inbound %d, outbound %d", self.config.inbound_port, self.config.outbound_port)

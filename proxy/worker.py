@@ -83,7 +83,8 @@ async def run(config: ProxyConfig, export: ExportConfig, routes: Routes, admin: 
     """
     pipeline = SpanPipeline(make_exporter(export), export.max_queue, export.max_batch, export.interval_s)
     metrics = ProxyMetrics()
-    proxy = Proxy(config, export.propagators, export.sampler, exchange_recorder(pipeline, routes, metrics))
+    finished = exchange_recorder(pipeline, routes, metrics)
+    proxy = Proxy(config, export.propagators, export.sampler, finished, pipeline.record)
     watch(metrics, proxy, pipeline)
     stop = asyncio.Event()
     state = AdminState(on_drain=proxy.drain, on_exit=stop.set)

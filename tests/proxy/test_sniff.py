@@ -1,0 +1,81 @@
+"""Each connection is classified from its first bytes and handed to that protocol's handler."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from proxy.forwarder import Listener
+from proxy.handoff import Handoff
+from proxy.sniff import H2, H2_PREFACE, HTTP1, UNDECIDED, classify
+from tests.proxy.sidecar import ThreadSidecar
+from tests.proxy.upstream import HttpServer
+
+
+@pytest.mark.parametrize(
+    ("first", "expected"),
+    [
+        (b"", UNDECIDED),
+        (b"P", UNDECIDED),
+        (H2_PREFACE[:-1], UNDECIDED),
+        (H2_PREFACE, H2),
+        (H2_PREFACE + b"\x00\x00\x12\x04", H2),
+        (b"GET / HTTP/1.1\r\n", HTTP1),
+        (b"POST", HTTP1),
+        (b"PRI * HTTP/1.1\r\n", HTTP1),  # not the preface: HTTP/1's parser decides what it is
+        (b"\x16\x03\x01", HTTP1),
+    ],
+)
+def test_classify(first: bytes, expected: str) -> None:
+    assert classify(first) == expected
+
+
+class Recorder(asyncio.Protocol):
+    """A handler that keeps what the acceptor handed over and answers with it."""
+
+    def __init__(self, listener: Listener, handoff: Handoff) -> None:
+        self.handoff = handoff
+        self.received = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.received += data
+        if len(self.received) >= len(H2_PREFACE) + 4:
+            self.transport.write(repr((self.handoff.destination[0], self.received)).encode())  # type: ignore[attr-defined]
+            self.transport.close()
+
+
+def test_a_preface_sent_byte_by_byte_reaches_the_h2_handler_whole(upstream: HttpServer) -> None:
+    sidecar = ThreadSidecar(upstream.port)
+    try:
+        sidecar.call(lambda: sidecar.proxy.listeners["inbound"].handlers.__setitem__(H2, Recorder))
+        with socket.create_connection(("127.0.0.1", sidecar.port), timeout=5) as client:
+            for byte in H2_PREFACE + b"abcd":
+                client.sendall(bytes([byte]))
+            reply = b""
+            while chunk := client.recv(4096):
+                reply += chunk
+        assert reply == repr(("127.0.0.1", H2_PREFACE + b"abcd")).encode()
+    finally:
+        sidecar.close()
+
+
+def test_a_connection_ended_before_deciding_is_closed_and_nothing_forwarded(upstream: HttpServer) -> None:
+    # Handed to HTTP/1, which treats a truncated head at EOF as a client that left (as nginx does).
+    sidecar = ThreadSidecar(upstream.port)
+    try:
+        with socket.create_connection(("127.0.0.1", sidecar.port), timeout=5) as client:
+            client.sendall(b"PRI")
+            client.shutdown(socket.SHUT_WR)
+            assert client.recv(4096) == b""
+        with socket.create_connection(("127.0.0.1", sidecar.port), timeout=5) as client:
+            client.sendall(b"GET / HTTP/1.1\r\nhost: a\r\n\r\n")
+            assert client.recv(4096).startswith(b"HTTP/1.1 200 ")
+        assert [request.start for request in upstream.requests] == [[b"GET", b"/", b"HTTP/1.1"]]
+        assert sidecar.open_connections() <= 1
+    finally:
+        sidecar.close()
