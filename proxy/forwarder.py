@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, cast
 
 from propagation import Propagators, Sampler
+from proxy.active_spans import ACTIVE
 from proxy.exchange import Exchange
 from proxy.handoff import Handoff
 from proxy.http1 import framing
@@ -73,6 +74,8 @@ class Listener:
         self.sampler = sampler
         self.finished = finished  # an HTTP/1 exchange ended (metrics, and its span if sampled)
         self.record = record  # other protocols hand their finished, sampled spans here
+        # Inbound requests in flight, for database commands to find their parent (proxy.active_spans).
+        self.active = ACTIVE if direction == "inbound" else None
         self.upstream_override = upstream_override  # tests and local mode: no redirection
         self.connections: set[Connection] = set()
         self.draining = False
@@ -205,6 +208,8 @@ class Downstream(asyncio.Protocol):
         )
         self.request = head
         self.body = framing.request_body(head)
+        if listener.active is not None:
+            listener.active.begin(context)
         listener.pool.acquire(self.destination, self, head.serialize(headers))
         return True
 
@@ -340,6 +345,8 @@ class Downstream(asyncio.Protocol):
         self.request = None
         self.body = None
         exchange.end_ns = time.time_ns()
+        if self.listener.active is not None:
+            self.listener.active.end(exchange.context)
         self.listener.finished(exchange)
 
 
