@@ -368,9 +368,8 @@ class Upstream(asyncio.Protocol):
         self.tunnel = False
         self.eof = False
         self.paused = False  # our write buffer is full: the downstream's reading is paused
-        self.idle_handle: asyncio.TimerHandle | None = None
+        self.idle_since = 0.0  # monotonic time it went back to the pool
         self.sent_at = 0.0  # monotonic time of the last request byte written (or 1xx received)
-        self.head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = stream(transport)
@@ -381,7 +380,9 @@ class Upstream(asyncio.Protocol):
         self.body = None
         downstream.attach(self)
         self.send(head)
-        self._arm_head_timer(self.pool.header_timeout_s)
+        # No timer per exchange (arming and cancelling one costs more than the rest of the
+        # bookkeeping): the pool's sweep checks every connection in this set.
+        self.pool.awaiting_head.add(self)
 
     def send(self, data: bytes) -> None:
         if self.transport is not None:
@@ -390,26 +391,16 @@ class Upstream(asyncio.Protocol):
 
     # -- the header timeout: from the last request byte sent to the final response head ----------
 
-    def _arm_head_timer(self, delay: float) -> None:
-        self.head_timer = asyncio.get_running_loop().call_later(delay, self._head_timer_fired)
-
-    def _head_timer_fired(self) -> None:
-        # One timer per exchange, re-armed only when it fires: sending stays O(1) per write.
-        self.head_timer = None
-        if self.head_seen or self.downstream is None:
-            return
+    def check_head_timeout(self, now: float) -> None:
+        """Called by the pool's sweep while this connection waits for a response head."""
         timeout = self.pool.header_timeout_s
-        waited = time.monotonic() - self.sent_at
-        if waited < timeout:
-            self._arm_head_timer(timeout - waited)
+        if self.head_seen or self.downstream is None or now - self.sent_at < timeout:
             return
         host, port = self.key
         self._fail("upstream_timeout", f"no response from {host}:{port} within {timeout:g} s", 504)
 
     def _stop_head_timer(self) -> None:
-        if self.head_timer is not None:
-            self.head_timer.cancel()
-            self.head_timer = None
+        self.pool.awaiting_head.discard(self)
 
     def data_received(self, data: bytes) -> None:
         downstream = self.downstream
