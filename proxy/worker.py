@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import logging
 import signal
 from collections.abc import Callable
@@ -76,6 +77,19 @@ def watch(metrics: ProxyMetrics, proxy: Proxy, pipeline: SpanPipeline) -> None:
     )
 
 
+# Each request allocates a few dozen containers, so at CPython's default threshold (700) a young
+# collection ran every few requests: about 4 % of the proxy's CPU in a profile at saturation. Objects
+# of the data path die young or live for a connection; start-up state never dies.
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def tune_gc() -> None:
+    """Collect less often, and never walk what start-up built (it lives as long as the process)."""
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
+
+
 async def run(config: ProxyConfig, export: ExportConfig, routes: Routes, admin: bool = True) -> None:
     """Serve until SIGTERM, SIGINT or /quitquitquit; then drain connections, flush spans, return.
 
@@ -94,6 +108,7 @@ async def run(config: ProxyConfig, export: ExportConfig, routes: Routes, admin: 
         if server is not None:
             await server.start()
         state.ready = True
+        tune_gc()
         if config.run_as is not None:
             drop_to(*config.run_as)
         loop = asyncio.get_running_loop()
