@@ -10,6 +10,7 @@ import functools
 import gc
 import logging
 import signal
+import sys
 from collections.abc import Callable
 
 from propagation.context import SAMPLED
@@ -83,6 +84,14 @@ def watch(metrics: ProxyMetrics, proxy: Proxy, pipeline: SpanPipeline) -> None:
 GC_YOUNG_THRESHOLD = 20_000
 
 
+# The export thread asks for the GIL while the event loop holds it; CPython hands it over only after
+# the switch interval (5 ms by default). With a busy loop that rationed the exporter to about 200 us
+# of encoding per 5 ms: recording 10,000 spans/s from a busy main thread dropped 12 % of them at
+# 5 ms, 3 % at 1 ms, none at 0.5 ms. The interval matters only while a second thread waits for the
+# GIL, so a shorter one costs the loop nothing the rest of the time.
+GIL_SWITCH_INTERVAL_S = 0.0005
+
+
 def tune_gc() -> None:
     """Collect less often, and never walk what start-up built (it lives as long as the process)."""
     gc.freeze()
@@ -109,6 +118,7 @@ async def run(config: ProxyConfig, export: ExportConfig, routes: Routes, admin: 
             await server.start()
         state.ready = True
         tune_gc()
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         if config.run_as is not None:
             drop_to(*config.run_as)
         loop = asyncio.get_running_loop()
