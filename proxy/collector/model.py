@@ -64,3 +64,13 @@ class TraceSummary:
     @property
     def duration_ns(self) -> int:
         return max(0, self.end_ns - self.start_ns)
+
+
+@dataclass(frozen=True)
+class TraceFilter:
+    """Which traces a list shows: a service taking part, a minimum duration, errors only."""
+
+    service: str | None = None
+    min_duration_ns: int = 0
+    errors_only: bool = False
+    limit: int = 50

@@ -6,6 +6,7 @@
     GET /api/traces              the trace list as JSON (same filters)
     GET /api/traces/{id}         one trace's spans as JSON
     GET /api/services            service names
+    GET /api/dependencies        the graph's edges as JSON
 
 Queries run on a worker thread with a connection of their own (SQLite WAL: readers never wait for
 the writer), so the event loop serving OTLP never waits on the database.
@@ -15,24 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
-from proxy.collector.model import Span, TraceSummary
+from proxy.collector import html
+from proxy.collector.model import Span, TraceFilter, TraceSummary
 from proxy.collector.store import Store
+from proxy.collector.views import dependencies
 
-T = TypeVar("T")
+Query = Callable[[Callable[[Store], Any]], Awaitable[Any]]
+GRAPH_SPANS = 20_000  # the latest spans the dependency graph is built from
 MAX_LIMIT = 1000
-
-
-@dataclasses.dataclass(frozen=True)
-class TraceFilter:
-    service: str | None = None
-    min_duration_ns: int = 0
-    errors_only: bool = False
-    limit: int = 50
 
 
 def parse_filter(query: Any) -> TraceFilter:
@@ -57,8 +53,8 @@ def list_traces(store: Store, chosen: TraceFilter) -> list[TraceSummary]:
 
 
 def web_routes(db_path: str) -> list[web.RouteDef]:
-    async def query(run: Callable[[Store], T]) -> T:
-        def in_thread() -> T:
+    async def query(run: Callable[[Store], Any]) -> Any:
+        def in_thread() -> Any:
             store = Store(db_path, readonly=True)
             try:
                 return run(store)
@@ -90,9 +86,37 @@ def web_routes(db_path: str) -> list[web.RouteDef]:
     return routes + page_routes(query)
 
 
-def page_routes(query: Callable[[Callable[[Store], Any]], Any]) -> list[web.RouteDef]:
-    """The HTML pages (added by `html` once it exists); none yet."""
-    return []
+def page_routes(query: Query) -> list[web.RouteDef]:
+    async def index(request: web.Request) -> web.Response:
+        chosen = parse_filter(request.query)
+        traces, services = await query(lambda store: (list_traces(store, chosen), store.services()))
+        return _html(html.trace_list_page(traces, services, chosen))
+
+    async def trace(request: web.Request) -> web.Response:
+        trace_id = request.match_info["trace_id"]
+        spans = await query(lambda store: store.trace(trace_id))
+        if not spans:
+            return _html(html.not_found_page(trace_id), status=404)
+        return _html(html.trace_page(spans))
+
+    async def graph(request: web.Request) -> web.Response:
+        spans = await query(lambda store: store.recent_spans(GRAPH_SPANS))
+        return _html(html.dependencies_page(dependencies(spans)))
+
+    async def api_dependencies(request: web.Request) -> web.Response:
+        spans = await query(lambda store: store.recent_spans(GRAPH_SPANS))
+        return web.json_response([dataclasses.asdict(edge) for edge in dependencies(spans)])
+
+    return [
+        web.get("/", index),
+        web.get("/trace/{trace_id}", trace),
+        web.get("/dependencies", graph),
+        web.get("/api/dependencies", api_dependencies),
+    ]
+
+
+def _html(text: str, status: int = 200) -> web.Response:
+    return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
 
 
 def summary_json(summary: TraceSummary) -> dict[str, Any]:
