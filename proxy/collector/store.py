@@ -14,6 +14,7 @@ A `Store` is one connection: use it from one thread (the writer owns one; each r
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -80,7 +81,9 @@ _SPAN_COLUMNS = """
 s.trace_id, s.span_id, s.parent_span_id, s.service, s.name, s.kind, s.start_ns, s.end_ns, s.status,
 s.status_message, s.attributes, s.events, r.attributes
 """
-RETENTION_CHUNK = 500  # traces deleted per step when over the size limit
+# Over the size limit, a step deletes this much more than the share of traces the excess suggests
+# (indexes and page slack do not shrink in proportion), so a few steps suffice.
+RETENTION_OVERSHOOT = 1.1
 
 
 @dataclass(frozen=True)
@@ -152,16 +155,24 @@ class Store:
             cutoff = now - int(retention.max_age_s * 1e9)
             deleted += self._delete_traces("SELECT trace_id FROM traces WHERE received_ns < ?", (cutoff,))
         if retention.max_bytes is not None:
-            while self.used_bytes() > retention.max_bytes:
-                step = self._delete_traces(
-                    "SELECT trace_id FROM traces ORDER BY received_ns LIMIT ?", (RETENTION_CHUNK,)
-                )
-                deleted += step
-                if not step:
-                    break
+            deleted += self._shrink_to(retention.max_bytes)
         if deleted:
             self._db.execute("PRAGMA incremental_vacuum")
+            # In WAL mode the file itself shrinks only when the log is checkpointed.
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._resource_ids.clear()
+        return deleted
+
+    def _shrink_to(self, max_bytes: int) -> int:
+        """Delete the oldest traces until the data fits, in steps sized by how far over it is."""
+        deleted = 0
+        while (used := self.used_bytes()) > max_bytes:
+            traces = self.counts()[0]
+            step = max(1, math.ceil(traces * (used - max_bytes) / used * RETENTION_OVERSHOOT))
+            removed = self._delete_traces("SELECT trace_id FROM traces ORDER BY received_ns LIMIT ?", (step,))
+            if not removed:
+                break
+            deleted += removed
         return deleted
 
     def _delete_traces(self, select: str, parameters: tuple[Any, ...]) -> int:
