@@ -60,13 +60,22 @@ form.filters label { display: flex; flex-direction: column; font-size: 12px; col
 .empty { color: #868e96; padding: 24px; background: #fff; }
 """
 
+# Clicking a span row opens its details; a link to /trace/ID#span-SPANID opens that span's.
 SCRIPT = """
+function toggle(row, open) {
+  var details = document.getElementById('details-' + row.dataset.spanId);
+  if (!details) return;
+  details.hidden = open === undefined ? !details.hidden : !open;
+  row.setAttribute('aria-expanded', String(!details.hidden));
+}
 document.querySelectorAll('.span-row').forEach(function (row) {
-  row.addEventListener('click', function () {
-    var details = document.getElementById('details-' + row.dataset.spanId);
-    if (details) { details.hidden = !details.hidden; row.setAttribute('aria-expanded', !details.hidden); }
-  });
+  row.addEventListener('click', function () { toggle(row); });
 });
+var linked = location.hash.match(/^#span-([0-9a-f]{16})$/);
+if (linked) {
+  var row = document.querySelector('.span-row[data-span-id="' + linked[1] + '"]');
+  if (row) { toggle(row, true); row.scrollIntoView(); }
+}
 """
 
 
