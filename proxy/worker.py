@@ -65,9 +65,9 @@ def exchange_recorder(
 def watch(metrics: ProxyMetrics, proxy: Proxy, pipeline: SpanPipeline) -> None:
     """Gauges read at scrape time, so the data path pays nothing for them."""
     for direction, listener in proxy.listeners.items():
-        metrics.direction(direction).open_connections.set_function(
-            functools.partial(len, listener.connections)
-        )
+        series = metrics.direction(direction)
+        series.open_connections.set_function(functools.partial(len, listener.connections))
+        listener.refused = series.request_refused
     metrics.watch_spans(
         exported=lambda: pipeline.exported,
         dropped=lambda: pipeline.dropped,
