@@ -17,6 +17,7 @@ from propagation import Propagators, Sampler
 from proxy.accept import Accepted
 from proxy.exchange import Exchange
 from proxy.forwarder import Listener
+from proxy.http_span import DEFAULT_REDACTED_QUERY_KEYS
 from proxy.limits import DEFAULT_LIMITS, ClientLimits
 from proxy.pool import Pool
 from proxy.spans.record import SpanRecord
@@ -38,6 +39,8 @@ class ProxyConfig:
     header_timeout_s: float = 60.0  # from the last request byte to the response head
     upstream_idle_timeout_s: float = 60.0  # an idle pooled upstream connection is closed
     limits: ClientLimits = DEFAULT_LIMITS  # what each client connection may cost
+    # Query keys whose values spans show as REDACTED (lower case).
+    redact_query_keys: frozenset[str] = DEFAULT_REDACTED_QUERY_KEYS
     run_as: tuple[int, int] | None = None  # (uid, gid) to drop to once listening
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from propagation.context import SAMPLED
 from proxy.admin import AdminServer, AdminState
 from proxy.exchange import Exchange
-from proxy.http_span import SERVER, describe
+from proxy.http_span import DEFAULT_REDACTED_QUERY_KEYS, SERVER, describe
 from proxy.metrics import ProxyMetrics
 from proxy.privileges import drop_to
 from proxy.routes import Routes
@@ -30,7 +30,10 @@ SPAN_FLUSH_S = 5.0  # at shutdown, after draining: how long queued spans may tak
 
 
 def exchange_recorder(
-    pipeline: SpanPipeline, routes: Routes, metrics: ProxyMetrics
+    pipeline: SpanPipeline,
+    routes: Routes,
+    metrics: ProxyMetrics,
+    redacted_keys: frozenset[str] = DEFAULT_REDACTED_QUERY_KEYS,
 ) -> Callable[[Exchange], None]:
     """What happens when an exchange ends: metrics always, a span when the trace is sampled."""
 
@@ -40,7 +43,7 @@ def exchange_recorder(
         context = exchange.context
         if not context.flags & SAMPLED:
             return
-        span = describe(exchange, routes)
+        span = describe(exchange, routes, redacted_keys)
         parent = exchange.extracted.parent
         pipeline.record(
             SpanRecord(
@@ -83,7 +86,7 @@ async def run(config: ProxyConfig, export: ExportConfig, routes: Routes, admin: 
     """
     pipeline = SpanPipeline(make_exporter(export), export.max_queue, export.max_batch, export.interval_s)
     metrics = ProxyMetrics()
-    finished = exchange_recorder(pipeline, routes, metrics)
+    finished = exchange_recorder(pipeline, routes, metrics, config.redact_query_keys)
     proxy = Proxy(config, export.propagators, export.sampler, finished, pipeline.record)
     watch(metrics, proxy, pipeline)
     stop = asyncio.Event()

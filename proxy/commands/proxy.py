@@ -107,12 +107,23 @@ def _add_limits(add: Callable[..., object]) -> None:
         help="a keep-alive client connection with no request is closed after this (default 300)",
     )
     add(
+        "--redact-query-keys",
+        default=_redact_default(),
+        metavar="KEY,...",
+        help="query parameters whose values spans show as REDACTED, any case "
+        "(default token,password,key; env TRACECAR_REDACT_QUERY_KEYS)",
+    )
+    add(
         "--upstream-idle-timeout",
         type=float,
         default=60.0,
         metavar="SECONDS",
         help="an idle pooled upstream connection is closed after this (default 60)",
     )
+
+
+def _redact_default() -> str:
+    return os.environ.get("TRACECAR_REDACT_QUERY_KEYS", "token,password,key")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -139,6 +150,9 @@ def run(args: argparse.Namespace) -> int:
             header_timeout_s=args.response_timeout,
             upstream_idle_timeout_s=_positive("--upstream-idle-timeout", args.upstream_idle_timeout),
             limits=ClientLimits(args.max_header_bytes, args.request_header_timeout, args.idle_timeout),
+            redact_query_keys=frozenset(
+                k.strip().lower() for k in args.redact_query_keys.split(",") if k.strip()
+            ),
             run_as=parse_run_as(args.run_as) if args.run_as else None,
         )
         export = from_env(os.environ)
@@ -167,6 +181,10 @@ def _run_loop(config: ProxyConfig, export: ExportConfig, routes: Routes, admin: 
     from proxy import worker  # noqa: PLC0415
 
     uvloop.run(worker.run(config, export, routes, admin))
+
+
+def _keys(listed: str) -> frozenset[str]:
+    return frozenset(key.strip().lower() for key in listed.split(",") if key.strip())
 
 
 def _positive(flag: str, seconds: float) -> float:

@@ -136,7 +136,8 @@ def parse_request(raw: bytes) -> RequestHead:
     line_end = raw.find(b"\r\n", start)
     match = _REQUEST_LINE.fullmatch(raw, start, line_end) if raw.endswith(b"\r\n\r\n") else None
     if match is None:
-        raise BadRequest(f"malformed request line {raw[start : start + 200]!r}")
+        # Only the line itself: the fields after it may hold credentials, and reasons are logged.
+        raise BadRequest(f"malformed request line {raw[start : line_end if line_end >= 0 else None][:200]!r}")
     method, target, major, minor = match.groups()
     if major != b"1":
         raise VersionNotSupported(f"HTTP/{major.decode()}.{minor.decode()} is not HTTP/1.x")
@@ -150,7 +151,7 @@ def parse_response(raw: bytes) -> ResponseHead:
     line_end = raw.find(b"\r\n")
     match = _STATUS_LINE.fullmatch(raw, 0, line_end) if raw.endswith(b"\r\n\r\n") else None
     if match is None:
-        raise BadRequest(f"malformed status line {raw[:200]!r}")
+        raise BadRequest(f"malformed status line {raw[: line_end if line_end >= 0 else None][:200]!r}")
     major, minor, status, reason = match.groups()
     if major != b"1":
         raise BadRequest(f"HTTP/{major.decode()}.{minor.decode()} response on an HTTP/1 connection")
