@@ -14,8 +14,10 @@ from collections.abc import Callable
 from propagation.context import SAMPLED
 from proxy.admin import AdminServer, AdminState
 from proxy.exchange import Exchange
+from proxy.fd_limits import DescriptorWatch, raise_nofile_limit, throttle_accept_errors
 from proxy.http_span import DEFAULT_REDACTED_QUERY_KEYS, SERVER, describe
 from proxy.metrics import ProxyMetrics
+from proxy.pool import MAX_SWEEP_INTERVAL_S
 from proxy.privileges import drop_to
 from proxy.routes import Routes
 from proxy.server import Proxy, ProxyConfig
@@ -65,6 +67,15 @@ def exchange_recorder(
     return finished
 
 
+def watch_descriptors(proxy: Proxy) -> None:
+    """As many file descriptors as allowed, and a clear error line when they run out."""
+    limit = raise_nofile_limit()
+    throttle_accept_errors(asyncio.get_running_loop(), limit)
+    descriptors = DescriptorWatch(limit)
+    # The timeout given is the sweep's longest interval: this check never makes it run more often.
+    proxy.pool.watch(lambda now: descriptors.check(proxy.open_connections()), MAX_SWEEP_INTERVAL_S * 4)
+
+
 def watch(metrics: ProxyMetrics, proxy: Proxy, pipeline: SpanPipeline) -> None:
     """Gauges read at scrape time, so the data path pays nothing for them."""
     for direction, listener in proxy.listeners.items():
@@ -89,6 +100,7 @@ async def run(config: ProxyConfig, export: ExportConfig, routes: Routes, admin: 
     finished = exchange_recorder(pipeline, routes, metrics, config.redact_query_keys)
     proxy = Proxy(config, export.propagators, export.sampler, finished, pipeline.record)
     watch(metrics, proxy, pipeline)
+    watch_descriptors(proxy)
     stop = asyncio.Event()
     state = AdminState(on_drain=proxy.drain, on_exit=stop.set)
     server = AdminServer(state, metrics.registry, port=config.admin_port) if admin else None

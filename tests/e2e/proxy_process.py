@@ -42,15 +42,21 @@ class ProxyProcess:
 
 @contextlib.contextmanager
 def proxy_process(
-    upstream_port: int, tmp_path: Path, *args: str, env: dict[str, str] | None = None
+    upstream_port: int,
+    tmp_path: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    nofile: tuple[int, int] | None = None,
 ) -> Iterator[ProxyProcess]:
+    """`nofile`: the (soft, hard) open-file limit the proxy starts with."""
     inbound, outbound, admin = free_port(), free_port(), free_port()
     log = tmp_path / f"proxy-{inbound}.log"
     environment = {**os.environ, "PYTHONPATH": str(ROOT), "OTEL_TRACES_EXPORTER": "none", **(env or {})}
     with log.open("wb") as stderr:
+        limit = [] if nofile is None else ["prlimit", f"--nofile={nofile[0]}:{nofile[1]}"]
         ports = ["--inbound-port", str(inbound), "--outbound-port", str(outbound), "--admin-port", str(admin)]
         process = subprocess.Popen(
-            [sys.executable, "-m", "proxy.cli", "proxy", "--no-ipv6", "--drain-grace", "1",
+            [*limit, sys.executable, "-m", "proxy.cli", "proxy", "--no-ipv6", "--drain-grace", "1",
              "--upstream", f"127.0.0.1:{upstream_port}", *ports, *args],
             env=environment, stderr=stderr, stdout=subprocess.DEVNULL,
         )  # fmt: skip
