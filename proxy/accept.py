@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from proxy.forwarder import DRAIN_LINGER_S, Listener, stream
 from proxy.handoff import Handoff
@@ -29,6 +30,7 @@ class Accepted(asyncio.Protocol):
         self.peer: tuple[str, int] = ("", 0)
         self.destination: tuple[str, int] = ("", 0)
         self.first = b""
+        self.since = time.monotonic()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = stream(transport)
@@ -62,6 +64,11 @@ class Accepted(asyncio.Protocol):
     def drain(self) -> None:
         # As for an idle HTTP/1 connection: its first request may be on the wire right now.
         asyncio.get_running_loop().call_later(DRAIN_LINGER_S, self._close_if_undecided)
+
+    def expire(self, now: float) -> None:
+        """The sweep's check (see Listener.expire): a client that says too little for too long goes."""
+        if now - self.since >= self.listener.limits.idle_timeout_s and self.transport is not None:
+            self.transport.close()
 
     def _close_if_undecided(self) -> None:
         if self in self.listener.connections and self.transport is not None:

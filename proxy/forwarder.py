@@ -19,15 +19,18 @@ from proxy.exchange import Exchange
 from proxy.handoff import Handoff
 from proxy.http1 import framing
 from proxy.http1.body import BodyReader, UntilCloseReader
-from proxy.http1.errors import HttpError
+from proxy.http1.errors import HttpError, RequestTimeout
 from proxy.http1.head import RequestHead, head_end, parse_request, parse_response
 from proxy.http1.responses import error_response
+from proxy.limits import DEFAULT_LIMITS, ClientLimits
 from proxy.spans.record import SpanRecord
+from proxy.throttled_log import ThrottledLog
 
 if TYPE_CHECKING:
     from proxy.pool import Pool
 
 log = logging.getLogger("tracecar.proxy")
+_log_rejected = ThrottledLog(log, logging.INFO)  # any client can send bad requests at will
 
 MAX_BUFFERED = 256 * 1024  # per connection: pipelined requests and bytes waiting on a slow peer
 DRAIN_LINGER_S = 1.0  # how long a connection idle at drain time may still bring one last request
@@ -67,6 +70,7 @@ class Listener:
         finished: Callable[[Exchange], None],
         record: Callable[[SpanRecord], None] = lambda span: None,
         upstream_override: tuple[str, int] | None = None,
+        limits: ClientLimits = DEFAULT_LIMITS,
     ) -> None:
         self.direction = direction  # "inbound" (SERVER spans) or "outbound" (CLIENT spans)
         self.pool = pool
@@ -77,6 +81,9 @@ class Listener:
         # Inbound requests in flight, for database commands to find their parent (proxy.active_spans).
         self.active = ACTIVE if direction == "inbound" else None
         self.upstream_override = upstream_override  # tests and local mode: no redirection
+        self.limits = limits
+        # A request the proxy answered itself (400, 408, 431, 501, 505): metrics bind it to a counter.
+        self.refused: Callable[[int], None] = lambda status: None
         self.connections: set[Connection] = set()
         self.draining = False
         # What each protocol `proxy.sniff.classify` can name is handled by.
@@ -88,6 +95,14 @@ class Listener:
         self.draining = True
         for connection in list(self.connections):
             connection.drain()
+
+    def expire(self, now: float) -> None:
+        """Called by the pool's sweep: close connections past their timeouts."""
+        for connection in list(self.connections):
+            # Protocols without timeouts of their own (yet) are left alone.
+            expire: Callable[[float], None] | None = getattr(connection, "expire", None)
+            if expire is not None:
+                expire(now)
 
 
 class Downstream(asyncio.Protocol):
@@ -111,6 +126,8 @@ class Downstream(asyncio.Protocol):
         self.paused = False  # our write buffer is full: the upstream's reading is paused
         self.queued = 0  # bytes held by the pool while the upstream connection opens
         self.scanned = 0  # how much of the buffer head_end has searched for the head's end
+        self.waiting_since = 0.0  # monotonic time the connection went idle or its next head began
+        self.linger_until = 0.0  # after an error response: reading and dropping until then (see expire)
 
     # -- asyncio callbacks ------------------------------------------------------------------------
 
@@ -118,11 +135,16 @@ class Downstream(asyncio.Protocol):
         self.transport = stream(transport)
         self.listener.connections.add(self)
         self.draining = self.listener.draining
+        self.waiting_since = time.monotonic()
 
     def data_received(self, data: bytes) -> None:
         if self.tunnel:
             self._to_upstream(data)
             return
+        if self.closing:  # lingering after an error response: dropped unread
+            return
+        if not self.buffer and self.exchange is None:  # a new head begins: the header timeout runs
+            self.waiting_since = time.monotonic()
         self.buffer += data
         self._advance()
 
@@ -173,6 +195,21 @@ class Downstream(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
+    def expire(self, now: float) -> None:
+        """The sweep's check: a head too slow (408), a keep-alive connection idle too long, a linger over."""
+        if self.linger_until:
+            if now >= self.linger_until and self.transport is not None:
+                self.transport.close()
+            return
+        if self.exchange is not None or self.tunnel or self.closing:
+            return  # an exchange in flight is timed on the upstream side (Upstream.check_head_timeout)
+        limits = self.listener.limits
+        waited = now - self.waiting_since
+        if self.buffer and waited >= limits.header_timeout_s:
+            self._reject(RequestTimeout(f"request head not complete within {limits.header_timeout_s:g} s"))
+        elif not self.buffer and waited >= limits.idle_timeout_s:
+            self._close()
+
     # -- requests ---------------------------------------------------------------------------------
 
     def _advance(self) -> None:
@@ -192,7 +229,7 @@ class Downstream(asyncio.Protocol):
             self._reject(error)
 
     def _start_request(self) -> bool:
-        end = head_end(self.buffer, 0, self.scanned)
+        end = head_end(self.buffer, 0, self.scanned, self.listener.limits.max_head_bytes)
         if end < 0:
             self.scanned = len(self.buffer)
             self._check_buffer_bound()
@@ -244,7 +281,9 @@ class Downstream(asyncio.Protocol):
 
     def _reject(self, error: HttpError) -> None:
         """A request we cannot forward: answer it and close, or abort if a response is already under way."""
-        log.info("%s request from %s refused: %s", self.listener.direction, self.peer, error.reason)
+        direction, status = self.listener.direction, error.status
+        _log_rejected("%s request from %s refused: %d %s", direction, self.peer, status, error.reason)
+        self.listener.refused(status)
         if self.upstream is not None:  # it may hold part of this request: never reuse it
             self.upstream.discard()
             self.upstream = None
@@ -260,9 +299,21 @@ class Downstream(asyncio.Protocol):
 
     def _send_error(self, status: int, detail: str) -> None:
         self.closing = True
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(error_response(status, detail))
-            self.transport.close()
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        transport.write(error_response(status, detail))
+        # Lingering close: a close with request bytes still unread makes the kernel send a reset,
+        # and a reset can destroy the response before the client reads it. So: end our side, read
+        # and drop what still comes, and close at the client's end or after `linger_s` (see expire).
+        try:
+            transport.write_eof()
+        except (OSError, RuntimeError):
+            transport.close()
+            return
+        self.buffer.clear()
+        self.linger_until = time.monotonic() + self.listener.limits.linger_s
+        transport.resume_reading()
 
     # -- called by the upstream side --------------------------------------------------------------
 
@@ -325,6 +376,7 @@ class Downstream(asyncio.Protocol):
             return
         if self.draining:  # this response left before the drain: the client may reuse the connection
             self.drain()
+        self.waiting_since = time.monotonic()
         if self.transport is not None:
             self.transport.resume_reading()
         self._advance()

@@ -19,6 +19,9 @@ KNOWN_METHODS = frozenset(
 )
 DEFAULT_REDACTED_QUERY_KEYS = frozenset(("token", "password", "key"))
 REDACTED = "REDACTED"
+# A client controls the target, method and User-Agent (up to the 64 KiB head): attributes built from
+# them are cut to this many characters, so no request can make a span (or a backend's index) huge.
+MAX_ATTRIBUTE_CHARS = 2048
 
 
 class HttpSpan:
@@ -40,12 +43,15 @@ def describe(
     request = exchange.request
     server = exchange.direction == "inbound"
     method = request.method.decode("latin-1") if request.method in KNOWN_METHODS else "_OTHER"
-    path, _, query = request.target.partition(b"?")
-    route = routes.route(path) if request.method != b"CONNECT" else request.target.decode("latin-1")
-    host, port = _authority(request.host, exchange.destination)
+    target = _without_userinfo(request.target[:MAX_ATTRIBUTE_CHARS])
+    path, _, query = target.partition(b"?")
+    route = routes.route(path) if request.method != b"CONNECT" else target.decode("latin-1")
+    host, port = _authority(request.host[:MAX_ATTRIBUTE_CHARS], exchange.destination)
     attributes: list[Attribute] = [("http.request.method", method)]
     if method == "_OTHER":
-        attributes.append(("http.request.method_original", request.method.decode("latin-1")))
+        attributes.append(
+            ("http.request.method_original", request.method[:MAX_ATTRIBUTE_CHARS].decode("latin-1"))
+        )
     attributes += [("server.address", host), ("server.port", port)]
     query_text = _redact(query.decode("latin-1"), redacted_keys) if query else ""
     if server:
@@ -89,7 +95,7 @@ def _common_attributes(exchange: Exchange) -> list[Attribute]:
     attributes: list[Attribute] = [("network.protocol.version", "1.0" if request.http10 else "1.1")]
     for name, value in request.headers:
         if name.lower() == b"user-agent":
-            attributes.append(("user_agent.original", value.decode("latin-1")))
+            attributes.append(("user_agent.original", value[:MAX_ATTRIBUTE_CHARS].decode("latin-1")))
             break
     if exchange.status:
         attributes.append(("http.response.status_code", exchange.status))
@@ -121,6 +127,19 @@ def _authority(host_header: bytes, destination: tuple[str, int]) -> tuple[str, i
     if colon and port.isdigit():
         return name, int(port)
     return host, 80
+
+
+def _without_userinfo(target: bytes) -> bytes:
+    """An absolute-form target (RFC 9112 section 3.2.2) may carry `user:password@`: semconv has
+    url.full show it as REDACTED:REDACTED; url.path takes the same form here."""
+    if target[:1] == b"/" or b"@" not in target:
+        return target
+    scheme, sep, rest = target.partition(b"://")
+    authority_end = min((i for i in (rest.find(b"/"), rest.find(b"?")) if i >= 0), default=len(rest))
+    at = rest.rfind(b"@", 0, authority_end)
+    if not sep or at < 0:
+        return target
+    return scheme + sep + b"REDACTED:REDACTED" + rest[at:]
 
 
 def _redact(query: str, keys: frozenset[str]) -> str:

@@ -254,6 +254,8 @@ ERROR_REASONS = (
     "other",
 )
 UPSTREAM_STATES = ("connecting", "active", "idle")
+# Statuses the proxy answers requests with itself (proxy.http1.errors), "other" for any new one.
+REFUSAL_STATUSES = ("400", "408", "431", "501", "505", "other")
 
 
 class DirectionMetrics:
@@ -261,6 +263,7 @@ class DirectionMetrics:
 
     __slots__ = (
         "_errors",
+        "_refused",
         "_status",
         "duration",
         "open_connections",
@@ -275,6 +278,8 @@ class DirectionMetrics:
             metrics.requests.labels(direction, STATUS_CLASSES[index]) for index in _CLASS_OF_HUNDREDS
         )
         self._errors = {reason: metrics.request_errors.labels(direction, reason) for reason in ERROR_REASONS}
+        refused = metrics.requests_refused
+        self._refused = {status: refused.labels(direction, status) for status in REFUSAL_STATUSES}
         self.duration = metrics.request_duration.labels(direction)
         self.open_connections = metrics.open_connections.labels(direction)
         self.upstream_connecting = metrics.upstream_connections.labels(direction, "connecting")
@@ -296,6 +301,11 @@ class DirectionMetrics:
         counter = self._errors.get(error_type)
         if counter is None:
             counter = self._errors["request_rejected" if error_type.startswith("http_") else "other"]
+        counter.value += 1
+
+    def request_refused(self, status: int) -> None:
+        """The proxy answered a request itself and closed the connection (bad input or a slow head)."""
+        counter = self._refused.get(str(status)) or self._refused["other"]
         counter.value += 1
 
     def connection_opened(self) -> None:
@@ -322,6 +332,11 @@ class ProxyMetrics:
             "tracecar_request_errors_total",
             "Requests that failed in the proxy or on its connections, by reason.",
             {**direction, "reason": ERROR_REASONS},
+        )
+        self.requests_refused = r.counter_family(
+            "tracecar_requests_refused_total",
+            "Requests the proxy answered itself, not forwarded (malformed, too large, too slow), by status.",
+            {**direction, "status": REFUSAL_STATUSES},
         )
         self.request_duration = r.histogram_family(
             "tracecar_request_duration_seconds",

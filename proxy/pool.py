@@ -11,6 +11,7 @@ import errno
 import logging
 import socket
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from proxy.tasks import spawn
@@ -21,18 +22,26 @@ if TYPE_CHECKING:
 log = logging.getLogger("tracecar.pool")
 
 MAX_IDLE_PER_DESTINATION = 32
-IDLE_TIMEOUT_S = 60.0  # below the usual 75 s of servers' keep-alive, so we close first
+# --upstream-idle-timeout: below the usual 75 s of servers' keep-alive, so we close first
+IDLE_TIMEOUT_S = 60.0
 CONNECT_TIMEOUT_S = 5.0
 HEADER_TIMEOUT_S = 60.0  # from the last request byte sent to the response head; then a 504
-MAX_SWEEP_INTERVAL_S = 1.0  # timeouts fire up to this late (or a quarter of the header timeout)
+MAX_SWEEP_INTERVAL_S = 1.0  # timeouts fire up to this late (or a quarter of the shortest timeout)
 
 
 class Pool:
     def __init__(
-        self, connect_timeout_s: float = CONNECT_TIMEOUT_S, header_timeout_s: float = HEADER_TIMEOUT_S
+        self,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
+        header_timeout_s: float = HEADER_TIMEOUT_S,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
     ) -> None:
         self.connect_timeout_s = connect_timeout_s
         self.header_timeout_s = header_timeout_s
+        self.idle_timeout_s = idle_timeout_s
+        # Other timeouts the sweep checks (the listeners' client timeouts), and the shortest of them.
+        self.sweepers: list[Callable[[float], None]] = []
+        self.shortest_timeout_s = MAX_SWEEP_INTERVAL_S * 4
         self.idle: dict[tuple[str, int], list[Upstream]] = {}
         self.pending: dict[Downstream, list[bytes]] = {}  # bytes for connections still opening
         self.connecting: set[asyncio.Task[None]] = set()
@@ -44,8 +53,18 @@ class Pool:
     # connection: in CPython 3.11 each `call_later` costs a getpid() system call on top of the
     # timer itself, and nearly every timer would be cancelled unfired.
 
+    def watch(self, expire: Callable[[float], None], timeout_s: float) -> None:
+        """Have every sweep call `expire(now)` too, often enough for a timeout of `timeout_s`."""
+        self.sweepers.append(expire)
+        self.shortest_timeout_s = min(self.shortest_timeout_s, timeout_s)
+
+    def start_sweeping(self) -> None:
+        if self._sweeper is None:
+            self._sweep_later()
+
     def _sweep_later(self) -> None:
-        interval = min(MAX_SWEEP_INTERVAL_S, self.header_timeout_s / 4)
+        shortest = min(self.shortest_timeout_s, self.header_timeout_s, self.idle_timeout_s)
+        interval = min(MAX_SWEEP_INTERVAL_S, shortest / 4)
         self._sweeper = asyncio.get_running_loop().call_later(interval, self._sweep)
 
     def _sweep(self) -> None:
@@ -54,12 +73,13 @@ class Pool:
         for upstream in list(self.awaiting_head):
             upstream.check_head_timeout(now)
         for idle in list(self.idle.values()):
-            for upstream in [u for u in idle if now - u.idle_since >= IDLE_TIMEOUT_S]:
+            for upstream in [u for u in idle if now - u.idle_since >= self.idle_timeout_s]:
                 upstream.discard()
+        for expire in self.sweepers:
+            expire(now)
 
     def acquire(self, key: tuple[str, int], downstream: Downstream, head: bytes) -> None:
-        if self._sweeper is None:
-            self._sweep_later()
+        self.start_sweeping()
         idle = self.idle.get(key)
         while idle:
             upstream = idle.pop()

@@ -17,6 +17,8 @@ from propagation import Propagators, Sampler
 from proxy.accept import Accepted
 from proxy.exchange import Exchange
 from proxy.forwarder import Listener
+from proxy.http_span import DEFAULT_REDACTED_QUERY_KEYS
+from proxy.limits import DEFAULT_LIMITS, ClientLimits
 from proxy.pool import Pool
 from proxy.spans.record import SpanRecord
 
@@ -35,6 +37,10 @@ class ProxyConfig:
     drain_grace_s: float = 20.0
     connect_timeout_s: float = 5.0
     header_timeout_s: float = 60.0  # from the last request byte to the response head
+    upstream_idle_timeout_s: float = 60.0  # an idle pooled upstream connection is closed
+    limits: ClientLimits = DEFAULT_LIMITS  # what each client connection may cost
+    # Query keys whose values spans show as REDACTED (lower case).
+    redact_query_keys: frozenset[str] = DEFAULT_REDACTED_QUERY_KEYS
     run_as: tuple[int, int] | None = None  # (uid, gid) to drop to once listening
 
 
@@ -77,7 +83,7 @@ class Proxy:
         record: Callable[[SpanRecord], None] = lambda span: None,
     ) -> None:
         self.config = config
-        self.pool = Pool(config.connect_timeout_s, config.header_timeout_s)
+        self.pool = Pool(config.connect_timeout_s, config.header_timeout_s, config.upstream_idle_timeout_s)
         self.listeners = {
             direction: Listener(
                 direction,
@@ -87,9 +93,14 @@ class Proxy:
                 finished=finished,
                 record=record,
                 upstream_override=config.upstream,
+                limits=config.limits,
             )
             for direction in ("inbound", "outbound")
         }
+        limits = config.limits
+        shortest = min(limits.header_timeout_s, limits.idle_timeout_s, limits.linger_s)
+        for listener in self.listeners.values():
+            self.pool.watch(listener.expire, shortest)
         self.servers: list[asyncio.AbstractServer] = []
         self.ready = False
 
@@ -101,6 +112,7 @@ class Proxy:
             for sock in listening_sockets(port, self.config.ipv6):
                 server = await loop.create_server(functools.partial(Accepted, listener), sock=sock)
                 self.servers.append(server)
+        self.pool.start_sweeping()
         self.ready = True
         log.info("listening: inbound %d, outbound %d", self.config.inbound_port, self.config.outbound_port)
 

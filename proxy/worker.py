@@ -16,8 +16,10 @@ from collections.abc import Callable
 from propagation.context import SAMPLED
 from proxy.admin import AdminServer, AdminState
 from proxy.exchange import Exchange
-from proxy.http_span import SERVER, describe
+from proxy.fd_limits import DescriptorWatch, raise_nofile_limit, throttle_accept_errors
+from proxy.http_span import DEFAULT_REDACTED_QUERY_KEYS, SERVER, describe
 from proxy.metrics import ProxyMetrics
+from proxy.pool import MAX_SWEEP_INTERVAL_S
 from proxy.privileges import drop_to
 from proxy.routes import Routes
 from proxy.server import Proxy, ProxyConfig
@@ -32,7 +34,10 @@ SPAN_FLUSH_S = 5.0  # at shutdown, after draining: how long queued spans may tak
 
 
 def exchange_recorder(
-    pipeline: SpanPipeline, routes: Routes, metrics: ProxyMetrics
+    pipeline: SpanPipeline,
+    routes: Routes,
+    metrics: ProxyMetrics,
+    redacted_keys: frozenset[str] = DEFAULT_REDACTED_QUERY_KEYS,
 ) -> Callable[[Exchange], None]:
     """What happens when an exchange ends: metrics always, a span when the trace is sampled."""
 
@@ -42,7 +47,7 @@ def exchange_recorder(
         context = exchange.context
         if not context.flags & SAMPLED:
             return
-        span = describe(exchange, routes)
+        span = describe(exchange, routes, redacted_keys)
         parent = exchange.extracted.parent
         pipeline.record(
             SpanRecord(
@@ -64,12 +69,21 @@ def exchange_recorder(
     return finished
 
 
+def watch_descriptors(proxy: Proxy) -> None:
+    """As many file descriptors as allowed, and a clear error line when they run out."""
+    limit = raise_nofile_limit()
+    throttle_accept_errors(asyncio.get_running_loop(), limit)
+    descriptors = DescriptorWatch(limit)
+    # The timeout given is the sweep's longest interval: this check never makes it run more often.
+    proxy.pool.watch(lambda now: descriptors.check(proxy.open_connections()), MAX_SWEEP_INTERVAL_S * 4)
+
+
 def watch(metrics: ProxyMetrics, proxy: Proxy, pipeline: SpanPipeline) -> None:
     """Gauges read at scrape time, so the data path pays nothing for them."""
     for direction, listener in proxy.listeners.items():
-        metrics.direction(direction).open_connections.set_function(
-            functools.partial(len, listener.connections)
-        )
+        series = metrics.direction(direction)
+        series.open_connections.set_function(functools.partial(len, listener.connections))
+        listener.refused = series.request_refused
     metrics.watch_spans(
         exported=lambda: pipeline.exported,
         dropped=lambda: pipeline.dropped,
@@ -106,9 +120,10 @@ async def run(config: ProxyConfig, export: ExportConfig, routes: Routes, admin: 
     """
     pipeline = SpanPipeline(make_exporter(export), export.max_queue, export.max_batch, export.interval_s)
     metrics = ProxyMetrics()
-    finished = exchange_recorder(pipeline, routes, metrics)
+    finished = exchange_recorder(pipeline, routes, metrics, config.redact_query_keys)
     proxy = Proxy(config, export.propagators, export.sampler, finished, pipeline.record)
     watch(metrics, proxy, pipeline)
+    watch_descriptors(proxy)
     stop = asyncio.Event()
     state = AdminState(on_drain=proxy.drain, on_exit=stop.set)
     server = AdminServer(state, metrics.registry, port=config.admin_port) if admin else None

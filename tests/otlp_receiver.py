@@ -185,6 +185,11 @@ class OtlpReceiver:
         with self._changed:
             self._failures.extend([Failure(grpc_code, http_status, retry_after_s)] * count)
 
+    def clear_failures(self) -> None:
+        """Forget the failures `fail_next` planned that have not been answered yet."""
+        with self._changed:
+            self._failures.clear()
+
     def reject_partially(self, rejected_spans: int, error_message: str) -> None:
         """Accept the next export request, answering with a partial_success."""
         with self._changed:

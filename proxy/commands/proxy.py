@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from propagation import ConfigError
@@ -77,8 +78,52 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="SECONDS",
         help="from the end of a request to the response head; past it the client gets 504 (default 60)",
     )
+    _add_limits(add)
     add("--log-level", default="info", choices=("debug", "info", "warning", "error"), help="default info")
     parser.set_defaults(run=run)
+
+
+def _add_limits(add: Callable[..., object]) -> None:
+    """Defaults are repeated from proxy.limits and proxy.pool, which `tracecar --help` does not import."""
+    add(
+        "--max-header-bytes",
+        type=int,
+        default=64 * 1024,
+        metavar="BYTES",
+        help="largest request head (request line and header fields); larger ones get 431 (default 65536)",
+    )
+    add(
+        "--request-header-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="from a request's first byte to the end of its head; past it the client gets 408 (default 30)",
+    )
+    add(
+        "--idle-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="a keep-alive client connection with no request is closed after this (default 300)",
+    )
+    add(
+        "--redact-query-keys",
+        default=_redact_default(),
+        metavar="KEY,...",
+        help="query parameters whose values spans show as REDACTED, any case "
+        "(default token,password,key; env TRACECAR_REDACT_QUERY_KEYS)",
+    )
+    add(
+        "--upstream-idle-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="an idle pooled upstream connection is closed after this (default 60)",
+    )
+
+
+def _redact_default() -> str:
+    return os.environ.get("TRACECAR_REDACT_QUERY_KEYS", "token,password,key")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    from proxy.privileges import parse_run_as  # noqa: PLC0415 - keep `tracecar --help` free of the data path
+    from proxy.limits import ClientLimits  # noqa: PLC0415 - keep `tracecar --help` free of the data path
+    from proxy.privileges import parse_run_as  # noqa: PLC0415
     from proxy.routes import Routes  # noqa: PLC0415
     from proxy.server import ProxyConfig  # noqa: PLC0415
     from proxy.spans.config import from_env  # noqa: PLC0415
@@ -102,6 +148,11 @@ def run(args: argparse.Namespace) -> int:
             drain_grace_s=args.drain_grace,
             connect_timeout_s=args.connect_timeout,
             header_timeout_s=args.response_timeout,
+            upstream_idle_timeout_s=_positive("--upstream-idle-timeout", args.upstream_idle_timeout),
+            limits=ClientLimits(args.max_header_bytes, args.request_header_timeout, args.idle_timeout),
+            redact_query_keys=frozenset(
+                k.strip().lower() for k in args.redact_query_keys.split(",") if k.strip()
+            ),
             run_as=parse_run_as(args.run_as) if args.run_as else None,
         )
         export = from_env(os.environ)
@@ -130,6 +181,16 @@ def _run_loop(config: ProxyConfig, export: ExportConfig, routes: Routes, admin: 
     from proxy import worker  # noqa: PLC0415
 
     uvloop.run(worker.run(config, export, routes, admin))
+
+
+def _keys(listed: str) -> frozenset[str]:
+    return frozenset(key.strip().lower() for key in listed.split(",") if key.strip())
+
+
+def _positive(flag: str, seconds: float) -> float:
+    if not seconds > 0:
+        raise ValueError(f"{flag} must be above 0 seconds, got {seconds:g}")
+    return seconds
 
 
 def _host_port(value: str) -> tuple[str, int]:

@@ -145,4 +145,7 @@ class ChunkedReader(BodyReader):
             raise BadRequest("trailer section too large")
         field = FIELD_LINE.fullmatch(line)
         if field is None or field[1].lower() in _NOT_TRAILERS:
-            raise BadRequest(f"invalid trailer field {line[:100]!r} (RFC 9112 section 7.1.2)")
+            # The name only: a value may be a credential, and reasons are logged.
+            raise BadRequest(
+                f"invalid trailer field {line.partition(b':')[0][:100]!r} (RFC 9112 section 7.1.2)"
+            )

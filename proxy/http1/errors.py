@@ -20,6 +20,10 @@ class BadRequest(HttpError):
     status: ClassVar[int] = 400
 
 
+class RequestTimeout(HttpError):
+    status: ClassVar[int] = 408  # RFC 9110 section 15.5.9: the head did not arrive in time
+
+
 class HeadersTooLarge(HttpError):
     status: ClassVar[int] = 431  # RFC 6585 section 5
 

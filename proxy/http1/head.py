@@ -20,6 +20,7 @@ from proxy.http1.errors import (
 Header = tuple[bytes, bytes]
 
 MAX_HEAD_BYTES = 64 * 1024  # request line or status line plus the field section, through the blank line
+# (the default of `tracecar proxy --max-header-bytes`; nginx allows 32 KiB, Envoy 60 KiB by default)
 MAX_HEADERS = 100
 MAX_EMPTY_LINES = 8  # CRLFs tolerated before a request line (RFC 9112 section 2.2)
 
@@ -99,23 +100,23 @@ class ResponseHead(Head):
         self.reason = reason
 
 
-def head_end(buffer: bytes | bytearray, start: int = 0, resume: int = 0) -> int:
+def head_end(buffer: bytes | bytearray, start: int = 0, resume: int = 0, limit: int = MAX_HEAD_BYTES) -> int:
     """Index just past the blank line ending the head at `start`, or -1 while incomplete.
 
     `resume` is how far an earlier call for the same head got (the buffer's length then): only the
     bytes after it, and the three before that a terminator may straddle, are searched again, so a
     head that arrives a byte at a time costs linear, not quadratic, time.
     Empty lines before the head are part of it (`parse_request` skips them). Raises when the head
-    can no longer be valid: too large, too many empty lines first, or lines ended by a bare LF.
+    can no longer be valid: over `limit` bytes, too many empty lines first, or lines ended by a bare LF.
     """
     first = _skip_empty_lines(buffer, start)
-    end = buffer.find(b"\r\n\r\n", max(first, resume - 3), first + MAX_HEAD_BYTES)
+    end = buffer.find(b"\r\n\r\n", max(first, resume - 3), first + limit)
     if end >= 0:
         return end + 4
-    if _BARE_LF.search(buffer, max(first, resume - 1), first + MAX_HEAD_BYTES):
+    if _BARE_LF.search(buffer, max(first, resume - 1), first + limit):
         raise BadRequest("line ended by a bare LF (RFC 9112 section 2.2)")
-    if len(buffer) - first >= MAX_HEAD_BYTES:
-        raise HeadersTooLarge(f"header section over {MAX_HEAD_BYTES} bytes")
+    if len(buffer) - first >= limit:
+        raise HeadersTooLarge(f"header section over {limit} bytes")
     return -1
 
 
@@ -135,7 +136,8 @@ def parse_request(raw: bytes) -> RequestHead:
     line_end = raw.find(b"\r\n", start)
     match = _REQUEST_LINE.fullmatch(raw, start, line_end) if raw.endswith(b"\r\n\r\n") else None
     if match is None:
-        raise BadRequest(f"malformed request line {raw[start : start + 200]!r}")
+        # Only the line itself: the fields after it may hold credentials, and reasons are logged.
+        raise BadRequest(f"malformed request line {raw[start : line_end if line_end >= 0 else None][:200]!r}")
     method, target, major, minor = match.groups()
     if major != b"1":
         raise VersionNotSupported(f"HTTP/{major.decode()}.{minor.decode()} is not HTTP/1.x")
@@ -149,7 +151,7 @@ def parse_response(raw: bytes) -> ResponseHead:
     line_end = raw.find(b"\r\n")
     match = _STATUS_LINE.fullmatch(raw, 0, line_end) if raw.endswith(b"\r\n\r\n") else None
     if match is None:
-        raise BadRequest(f"malformed status line {raw[:200]!r}")
+        raise BadRequest(f"malformed status line {raw[: line_end if line_end >= 0 else None][:200]!r}")
     major, minor, status, reason = match.groups()
     if major != b"1":
         raise BadRequest(f"HTTP/{major.decode()}.{minor.decode()} response on an HTTP/1 connection")

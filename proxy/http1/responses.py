@@ -4,6 +4,7 @@ from __future__ import annotations
 
 _REASONS = {
     400: b"Bad Request",
+    408: b"Request Timeout",
     431: b"Request Header Fields Too Large",
     501: b"Not Implemented",
     502: b"Bad Gateway",

@@ -31,6 +31,7 @@ def test_every_metric_is_prefixed_typed_and_documented() -> None:
     assert {name: family.type for name, family in families.items()} == {
         "tracecar_requests": "counter",
         "tracecar_request_errors": "counter",
+        "tracecar_requests_refused": "counter",
         "tracecar_request_duration_seconds": "histogram",
         "tracecar_open_connections": "gauge",
         "tracecar_upstream_connections": "gauge",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import subprocess
+import time
+from collections.abc import Callable
 
 CURL_TIMEOUT_S = 20
 
@@ -23,3 +25,13 @@ def curl(*args: str, stdin: bytes | None = None, check: bool = True) -> subproce
 
 def url(port: int, path: str = "/") -> str:
     return f"http://127.0.0.1:{port}{path}"
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll `condition` until it holds (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True

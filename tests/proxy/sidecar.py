@@ -19,21 +19,29 @@ import uvloop
 from propagation import Propagators
 from propagation.sampling import AlwaysOn, ParentBased
 from proxy.exchange import Exchange
+from proxy.limits import DEFAULT_LIMITS, ClientLimits
 from proxy.server import Proxy, ProxyConfig
 
 T = TypeVar("T")
 LOOPS = ("asyncio", "uvloop")
 
 
-def _config(upstream_port: int) -> ProxyConfig:
+def _config(upstream_port: int, limits: ClientLimits = DEFAULT_LIMITS) -> ProxyConfig:
     return ProxyConfig(
-        inbound_port=0, outbound_port=0, ipv6=False, upstream=("127.0.0.1", upstream_port), drain_grace_s=1.0
+        inbound_port=0,
+        outbound_port=0,
+        ipv6=False,
+        upstream=("127.0.0.1", upstream_port),
+        drain_grace_s=1.0,
+        limits=limits,
     )
 
 
-def _proxy(upstream_port: int, finished: Callable[[Exchange], None]) -> Proxy:
+def _proxy(
+    upstream_port: int, finished: Callable[[Exchange], None], limits: ClientLimits = DEFAULT_LIMITS
+) -> Proxy:
     """The default propagation formats (tracecontext, baggage) and sampler, whatever the environment."""
-    return Proxy(_config(upstream_port), Propagators(), ParentBased(AlwaysOn()), finished)
+    return Proxy(_config(upstream_port, limits), Propagators(), ParentBased(AlwaysOn()), finished)
 
 
 def _inbound_port(proxy: Proxy) -> int:
@@ -52,9 +60,10 @@ class ThreadSidecar:
         *,
         header_timeout_s: float = 60.0,
         connect_timeout_s: float = 5.0,
+        limits: ClientLimits = DEFAULT_LIMITS,
     ) -> None:
         self.loop = uvloop.new_event_loop() if loop == "uvloop" else asyncio.new_event_loop()
-        self.proxy = _proxy(upstream_port, self._finished)
+        self.proxy = _proxy(upstream_port, self._finished, limits)
         self.proxy.pool.header_timeout_s = header_timeout_s
         self.proxy.pool.connect_timeout_s = connect_timeout_s
         self.exchanges: list[Exchange] = []

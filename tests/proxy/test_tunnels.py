@@ -6,23 +6,13 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import time
-from collections.abc import Callable
 
 import aiohttp
 
+from tests.proxy.clients import eventually
 from tests.proxy.sidecar import ThreadSidecar
 from tests.proxy.upstream import HttpServer, connect_echo, websocket_server
 from tests.proxy.wire import connect, read_head
-
-
-def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 async def websocket_echoes(port: int, messages: list[str | bytes]) -> list[str | bytes]:

@@ -1,0 +1,36 @@
+"""What a client connection may cost the proxy: head size and how long it may keep us waiting.
+
+The timeouts are checked by the pool's periodic sweep (`proxy.pool.Pool`), not by a timer per
+connection: they fire up to a second late, which no client can tell from a slow network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from proxy.http1.head import MAX_HEAD_BYTES
+
+REQUEST_HEADER_TIMEOUT_S = 30.0  # from a request's first byte to its blank line; then 408 (slowloris)
+IDLE_TIMEOUT_S = 300.0  # a keep-alive client connection with no request in flight
+# After an error response: how long unread request bytes are read and dropped before the close, so
+# the kernel does not answer them with a reset that destroys the response on its way to the client
+# (nginx's lingering_close, RFC 9112 section 9.6).
+LINGER_S = 2.0
+
+
+@dataclass(frozen=True)
+class ClientLimits:
+    max_head_bytes: int = MAX_HEAD_BYTES
+    header_timeout_s: float = REQUEST_HEADER_TIMEOUT_S
+    idle_timeout_s: float = IDLE_TIMEOUT_S
+    linger_s: float = LINGER_S
+
+    def __post_init__(self) -> None:
+        if self.max_head_bytes < 1024:
+            raise ValueError(f"--max-header-bytes must be at least 1024, got {self.max_head_bytes}")
+        for name, value in (("request-header", self.header_timeout_s), ("idle", self.idle_timeout_s)):
+            if not value > 0:
+                raise ValueError(f"--{name}-timeout must be above 0 seconds, got {value:g}")
+
+
+DEFAULT_LIMITS = ClientLimits()
