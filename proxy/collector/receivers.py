@@ -20,7 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from proxy.collector.decode import DecodeError, parse_request, spans_of
+from proxy.collector.decode import DecodeError, parse_request
 from proxy.collector.otlp_json import parse_json_request
 from proxy.collector.writer import RETRY_AFTER_S, QueueFull, Writer
 
@@ -35,8 +35,7 @@ JSON = "application/json"
 
 async def accept(writer: Writer, request: ExportTraceServiceRequest) -> ExportTraceServiceResponse:
     """Store a request's spans; the OTLP response once they are committed. Raises QueueFull."""
-    spans, rejected = spans_of(request)
-    await writer.submit(spans)
+    rejected = await writer.submit(request)
     response = ExportTraceServiceResponse()
     if rejected:
         response.partial_success.rejected_spans = rejected

@@ -137,5 +137,5 @@ def test_full_queue_answers_retryable_errors(tmp_path: Path) -> None:
     assert "grpc-status-details-bin" in trailer
 
 
-async def _submit(writer: Writer) -> asyncio.Future[None]:
+async def _submit(writer: Writer) -> asyncio.Future[int]:
     return writer.submit([Span(TRACE_ID.hex(), "01" * 8, None, "s", "held", 1, 1, 2)])

@@ -15,7 +15,10 @@ OTHER = "0af7651916cd43dd8448eb211c80319c"
 def test_spans_round_trip_and_trace_summary(tmp_path: Path) -> None:
     store = Store(tmp_path / "t.db")
     root = span("frontend", "GET /", 0, 30)
-    child = span("checkout", "Buy", 5, 25, parent=root, kind=KIND_CLIENT, status=STATUS_ERROR, attempt=2)
+    child = span(
+        "checkout", "Buy", 5, 25, parent=root, kind=KIND_CLIENT, status=STATUS_ERROR,
+        attempt=2, tags=["a", 1, True, 1.5, None], retry={"after": 0.5, "of": ["x"]},
+    )  # fmt: skip
     store.insert([child])  # the child first: until the root arrives, the earliest span stands in
     assert store.recent_traces()[0].root_name == "Buy"
     store.insert([root, child])  # a retried export: stored once
