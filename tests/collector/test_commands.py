@@ -44,6 +44,9 @@ def test_collector_then_traces_list_waterfall_and_url(tmp_path: Path) -> None:
 def test_traces_says_what_is_wrong(tmp_path: Path) -> None:
     missing = tracecar("traces", "--db", str(tmp_path / "none.db"))
     assert missing.returncode == 1 and "no trace database" in missing.stderr
+    (tmp_path / "notes.txt").write_text("not a database, but a file\n" * 100)
+    alien = tracecar("traces", "--db", str(tmp_path / "notes.txt"))
+    assert alien.returncode == 1 and "not a tracecar trace database" in alien.stderr
     Store(tmp_path / "t.db").insert([span("a", "b")])
     unknown = tracecar("traces", "--db", str(tmp_path / "t.db"), "ffffffff")
     assert unknown.returncode == 1 and "no trace ffffffff" in unknown.stderr
