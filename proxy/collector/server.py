@@ -19,7 +19,7 @@ from aiohttp import web
 from proxy.collector.receivers import MAX_REQUEST_BYTES, grpc_handlers, http_routes
 from proxy.collector.store import Retention
 from proxy.collector.web import web_routes
-from proxy.collector.writer import MAX_PENDING_SPANS, Writer
+from proxy.collector.writer import MAX_PENDING_SPANS, RETENTION_INTERVAL_S, Writer
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +36,18 @@ class CollectorConfig:
     web_port: int | None = DEFAULT_WEB_PORT  # None, or the HTTP port: the page shares the HTTP port
     retention: Retention = field(default_factory=Retention)
     max_pending_spans: int = MAX_PENDING_SPANS
+    retention_interval_s: float = RETENTION_INTERVAL_S
 
 
 class Collector:
     def __init__(self, config: CollectorConfig) -> None:
         self.config = config
-        self.writer = Writer(config.db_path, config.retention, max_pending=config.max_pending_spans)
+        self.writer = Writer(
+            config.db_path,
+            config.retention,
+            max_pending=config.max_pending_spans,
+            retention_interval_s=config.retention_interval_s,
+        )
         self.grpc_port: int | None = None
         self.http_port: int | None = None
         self.web_port: int | None = None
