@@ -96,9 +96,7 @@ class Collector:
         self._runners.append(runner)
         site = web.TCPSite(runner, self.config.host, port, reuse_address=True)
         await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        bound: int = server.sockets[0].getsockname()[1]
+        bound: int = runner.addresses[0][1]
         return bound
 
     async def stop(self) -> None:
