@@ -244,6 +244,11 @@ class Store:
     def services(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT DISTINCT service FROM spans ORDER BY 1")]
 
+    def service_stats(self) -> list[tuple[str, int, int]]:
+        """(service, spans, error spans) for every service, by name."""
+        query = f"SELECT service, COUNT(*), SUM(status = {STATUS_ERROR}) FROM spans GROUP BY 1 ORDER BY 1"
+        return [(service, int(spans), int(errors)) for service, spans, errors in self._db.execute(query)]
+
     def counts(self) -> tuple[int, int]:
         """(traces, spans) stored."""
         traces = self._db.execute("SELECT COUNT(*) FROM traces").fetchone()[0]

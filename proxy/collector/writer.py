@@ -148,21 +148,15 @@ class Writer:
             return batch
 
     def _write(self, store: Store, batch: list[_Request]) -> None:
+        """Store a batch; every request in it is answered, whatever happens."""
         spans: list[Span] = []
-        rejected: list[int] = []
-        for request in batch:
-            if isinstance(request.spans, ExportTraceServiceRequest):
-                valid, invalid = spans_of(request.spans, details=False)
-                spans += valid
-                rejected.append(invalid)
-            else:
-                spans += request.spans
-                rejected.append(0)
+        rejected = [0] * len(batch)
         error: BaseException | None = None
         try:
+            spans, rejected = _decode(batch)
             store.insert(spans)
         except Exception as failure:  # disk full, database locked too long: the exporters retry
-            log.error("collector: storing %d spans failed: %s", len(spans), failure)
+            log.error("collector: storing %d export requests failed: %s", len(batch), failure)
             error = failure
         with self._wake:
             self.pending -= sum(request.count for request in batch)
@@ -188,6 +182,21 @@ class Writer:
             return
         if deleted:
             log.info("collector: retention deleted %d traces", deleted)
+
+
+def _decode(batch: list[_Request]) -> tuple[list[Span], list[int]]:
+    """The spans of a batch, and how many invalid spans each request had."""
+    spans: list[Span] = []
+    rejected: list[int] = []
+    for request in batch:
+        if isinstance(request.spans, ExportTraceServiceRequest):
+            valid, invalid = spans_of(request.spans, details=False)
+            spans += valid
+            rejected.append(invalid)
+        else:
+            spans += request.spans
+            rejected.append(0)
+    return spans, rejected
 
 
 def _settle(done: asyncio.Future[int], rejected: int, error: BaseException | None) -> None:

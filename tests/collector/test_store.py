@@ -42,6 +42,7 @@ def test_filters(tmp_path: Path) -> None:
     assert [t.root_name for t in store.recent_traces(errors_only=True)] == ["slow"]
     assert [t.root_name for t in store.recent_traces(limit=1)] == ["slow"]
     assert store.services() == ["checkout", "frontend"]
+    assert store.service_stats() == [("checkout", 1, 1), ("frontend", 1, 0)]
 
 
 def test_wal_mode_and_readers_see_commits(tmp_path: Path) -> None:
