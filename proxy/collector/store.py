@@ -70,7 +70,10 @@ INSERT OR IGNORE INTO spans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 _SUMMARISE = f"""
 INSERT OR REPLACE INTO traces
 SELECT s.trace_id, MIN(s.start_ns), MAX(s.end_ns), COUNT(*), SUM(s.status = {STATUS_ERROR}),
-       root.service, root.name, GROUP_CONCAT(DISTINCT s.service), MAX(s.received_ns)
+       root.service, root.name,
+       (SELECT GROUP_CONCAT(service, char(31))
+        FROM (SELECT DISTINCT service FROM spans WHERE trace_id = :trace)),
+       MAX(s.received_ns)
 FROM spans AS s,
      (SELECT service, name FROM spans WHERE trace_id = :trace
       ORDER BY parent_span_id IS NOT NULL, start_ns LIMIT 1) AS root
@@ -78,6 +81,7 @@ WHERE s.trace_id = :trace
 GROUP BY s.trace_id
 """
 _SPAN_COLUMNS = "s.otlp, s.service, r.attributes"
+SERVICE_SEPARATOR = "\x1f"  # ASCII unit separator: service names may hold commas
 # Over the size limit, a step deletes this much more than the share of traces the excess suggests
 # (indexes and page slack do not shrink in proportion), so a few steps suffice.
 RETENTION_OVERSHOOT = 1.1
@@ -280,5 +284,5 @@ def _span(row: Sequence[Any]) -> Span:
 
 def _summary(row: Sequence[Any]) -> TraceSummary:
     trace_id, service, name, start, end, spans, errors, services = row
-    names = tuple(sorted(services.split(",")))
+    names = tuple(sorted(services.split(SERVICE_SEPARATOR)))
     return TraceSummary(trace_id, service, name, start, end, spans, errors, names)

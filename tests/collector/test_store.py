@@ -10,11 +10,12 @@ from proxy.collector.store import Retention, Store
 from tests.collector.factory import BASE_NS, TRACE, span
 
 OTHER = "0af7651916cd43dd8448eb211c80319c"
+WEB = "frontend, the web tier"  # a comma in a service name
 
 
 def test_spans_round_trip_and_trace_summary(tmp_path: Path) -> None:
     store = Store(tmp_path / "t.db")
-    root = span("frontend", "GET /", 0, 30)
+    root = span(WEB, "GET /", 0, 30)
     child = span(
         "checkout", "Buy", 5, 25, parent=root, kind=KIND_CLIENT, status=STATUS_ERROR,
         attempt=2, tags=["a", 1, True, 1.5, None], retry={"after": 0.5, "of": ["x"]},
@@ -23,9 +24,13 @@ def test_spans_round_trip_and_trace_summary(tmp_path: Path) -> None:
     assert store.recent_traces()[0].root_name == "Buy"
     store.insert([root, child])  # a retried export: stored once
     [summary] = store.recent_traces()
-    assert (summary.trace_id, summary.root_service, summary.root_name) == (TRACE, "frontend", "GET /")
+    assert (summary.trace_id, summary.root_service, summary.root_name) == (
+        TRACE,
+        "frontend, the web tier",
+        "GET /",
+    )
     assert (summary.span_count, summary.error_count, summary.duration_ns) == (2, 1, 30_000_000)
-    assert summary.services == ("checkout", "frontend")
+    assert summary.services == ("checkout", WEB)
     assert store.trace(TRACE) == [root, child]
     assert store.trace(TRACE[:8]) == [root, child]  # a unique prefix is enough
     assert store.trace("ffff") == []
