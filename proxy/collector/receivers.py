@@ -105,7 +105,15 @@ def http_routes(writer: Writer) -> list[web.RouteDef]:
             return _status(503, f"storing spans failed: {failure}", content_type)
         return _message(200, response, content_type)
 
-    return [web.post(TRACES_PATH, traces)]
+    async def health(request: web.Request) -> web.Response:
+        counts = {
+            "stored_spans": writer.stored,
+            "pending_spans": writer.pending,
+            "refused_spans": writer.rejected_full,
+        }
+        return web.json_response({"status": "ok", **counts})
+
+    return [web.post(TRACES_PATH, traces), web.get("/healthz", health)]
 
 
 def _status(

@@ -75,3 +75,5 @@ def test_web_page_can_share_the_otlp_http_port(tmp_path: Path) -> None:
     with RunningCollector(tmp_path / "t.db", web_port=None) as collector:
         assert collector.collector.web_port == collector.collector.http_port
         assert "Find traces" in fetch(collector.http_endpoint + "/")
+        health = json.loads(fetch(collector.http_endpoint + "/healthz"))
+        assert health == {"status": "ok", "stored_spans": 0, "pending_spans": 0, "refused_spans": 0}
