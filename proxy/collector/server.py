@@ -71,13 +71,18 @@ class Collector:
     async def _start_grpc(self) -> None:
         if self.config.grpc_port is None:
             return
-        options = [("grpc.max_receive_message_length", MAX_REQUEST_BYTES)]
+        # No SO_REUSEPORT (grpc's default): a port another collector holds must be an error, not a
+        # silent share of its traffic.
+        options = [("grpc.max_receive_message_length", MAX_REQUEST_BYTES), ("grpc.so_reuseport", 0)]
         self._grpc = grpc.aio.server(options=options)
         self._grpc.add_generic_rpc_handlers([grpc_handlers(self.writer)])
         address = _netloc(self.config.host, self.config.grpc_port)
-        self.grpc_port = self._grpc.add_insecure_port(address)
+        try:
+            self.grpc_port = self._grpc.add_insecure_port(address)
+        except RuntimeError:  # grpc's "Failed to bind"
+            self.grpc_port = 0
         if not self.grpc_port:
-            raise OSError(f"cannot listen for OTLP/gRPC on {address}")
+            raise OSError(f"cannot listen for OTLP/gRPC on {address} (address in use?)")
         await self._grpc.start()
 
     async def _start_http(self) -> None:

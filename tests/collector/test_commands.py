@@ -6,6 +6,7 @@ import json
 import socket
 from pathlib import Path
 
+import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
 from proxy.collector.store import Store
@@ -59,16 +60,22 @@ def test_traces_says_what_is_wrong(tmp_path: Path) -> None:
     assert down.returncode == 1 and "cannot reach the collector" in down.stderr
 
 
-def test_collector_refuses_bad_options_and_a_taken_port(tmp_path: Path) -> None:
+def test_collector_refuses_bad_options(tmp_path: Path) -> None:
     bad = tracecar("collector", "--db", str(tmp_path / "t.db"), "--retention-bytes", "lots")
     assert bad.returncode == 2 and "not a size" in bad.stderr
+
+
+@pytest.mark.parametrize("option", ["--grpc-port", "--http-port"])
+def test_collector_refuses_a_taken_port(tmp_path: Path, option: str) -> None:
+    ports = {"--grpc-port": "0", "--http-port": "0", "--web-port": "0"}
     with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # grpc would share it, were it let
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        port = str(taken.getsockname()[1])
+        ports[option] = str(taken.getsockname()[1])
         busy = tracecar("collector", "--db", str(tmp_path / "t.db"), "--host", "127.0.0.1",
-                        "--grpc-port", "0", "--http-port", port, "--web-port", "0")  # fmt: skip
-    assert busy.returncode == 1 and "tracecar collector:" in busy.stderr
+                        *(item for pair in ports.items() for item in pair))  # fmt: skip
+    assert busy.returncode == 1 and "tracecar collector:" in busy.stderr and "Traceback" not in busy.stderr
 
 
 def test_web_page_can_share_the_otlp_http_port(tmp_path: Path) -> None:
