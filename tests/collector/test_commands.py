@@ -40,6 +40,7 @@ def test_collector_then_traces_list_waterfall_and_url(tmp_path: Path) -> None:
         assert json.loads(tracecar("traces", "--url", url, "--service", "nobody", "--json").stdout) == []
         slow = tracecar("traces", "--db", str(db), "--min-duration", "1h")
         assert "no traces" in slow.stdout
+    assert collector.process is not None and collector.process.returncode == 0  # SIGTERM: a clean stop
 
 
 def test_traces_says_what_is_wrong(tmp_path: Path) -> None:
