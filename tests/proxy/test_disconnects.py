@@ -54,9 +54,11 @@ def test_leaving_mid_response(sidecar: ThreadSidecar, upstream: HttpServer) -> N
         if head.start[1] != b"/large":
             connection.send(respond(200, head.start[1]))
             return True
-        body = b"r" * (8 * 1024 * 1024)
+        size = 8 * 1024 * 1024
+        connection.send(respond(200, b"r" * 65536, [(b"Content-Length", b"%d" % size)]))
+        time.sleep(0.5)  # the client leaves now, with most of the body still to come
         with contextlib.suppress(OSError):  # the proxy closes this connection when its client leaves
-            connection.send(respond(200, body))
+            connection.send(b"r" * (size - 65536))
         return True
 
     upstream.handler = large
