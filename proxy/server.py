@@ -16,9 +16,13 @@ from dataclasses import dataclass
 from propagation import Propagators, Sampler
 from proxy.accept import Accepted
 from proxy.exchange import Exchange
-from proxy.forwarder import Listener
+from proxy.forwarder import DETECT_TIMEOUT_S, Listener
+from proxy.opaque import Relay
+from proxy.opaque_ports import DEFAULT_OPAQUE_PORTS
 from proxy.pool import Pool
+from proxy.sniff import OPAQUE, TLS
 from proxy.spans.record import SpanRecord
+from proxy.tcp_span import TcpConnection
 
 log = logging.getLogger("tracecar.server")
 
@@ -36,6 +40,8 @@ class ProxyConfig:
     connect_timeout_s: float = 5.0
     header_timeout_s: float = 60.0  # from the last request byte to the response head
     run_as: tuple[int, int] | None = None  # (uid, gid) to drop to once listening
+    opaque_ports: frozenset[int] = DEFAULT_OPAQUE_PORTS  # relayed as opaque TCP without sniffing
+    detect_timeout_s: float = DETECT_TIMEOUT_S  # a client silent this long is relayed as opaque TCP
 
 
 def listening_sockets(port: int, ipv6: bool) -> list[socket.socket]:
@@ -75,6 +81,9 @@ class Proxy:
         sampler: Sampler,
         finished: Callable[[Exchange], None],
         record: Callable[[SpanRecord], None] = lambda span: None,
+        *,
+        tcp_finished: Callable[[TcpConnection], None] = lambda connection: None,
+        detected: Callable[[str], None] = lambda protocol: None,
     ) -> None:
         self.config = config
         self.pool = Pool(config.connect_timeout_s, config.header_timeout_s)
@@ -87,9 +96,15 @@ class Proxy:
                 finished=finished,
                 record=record,
                 upstream_override=config.upstream,
+                opaque_ports=config.opaque_ports,
+                detect_timeout_s=config.detect_timeout_s,
+                tcp_finished=tcp_finished,
+                detected=detected,
             )
             for direction in ("inbound", "outbound")
         }
+        for listener in self.listeners.values():
+            listener.handlers.update({OPAQUE: Relay, TLS: Relay})
         self.servers: list[asyncio.AbstractServer] = []
         self.ready = False
 

@@ -1,16 +1,24 @@
 """What a new connection speaks, from its first bytes: pure, no I/O.
 
 The proxy decides how to handle a connection before forwarding anything, so it looks at the
-client's first bytes: the HTTP/2 connection preface (RFC 9113 section 3.4) means HTTP/2 with prior
-knowledge, anything else is HTTP/1 for now (issue 5 adds TLS and opaque TCP).
+client's first bytes: the HTTP/2 connection preface (RFC 9113 section 3.4), an HTTP/1 request line
+(RFC 9112 section 3: `method SP request-target SP HTTP/`), a TLS handshake record (RFC 8446 section
+5.1: content type 22, legacy version 3.x), or anything else, which is relayed as opaque TCP.
+A Redis inline command such as `SET a b` looks like a request line until its version is missing,
+so HTTP/1 is only decided once `HTTP/` follows the target.
 """
 
 from __future__ import annotations
 
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
-HTTP1, H2 = "http1", "h2"
+HTTP1, H2, TLS, OPAQUE = "http1", "h2", "tls", "opaque"
 UNDECIDED = ""
+
+MAX_METHOD = 20  # longer than any registered method (UPDATEREDIRECTREF is 17)
+MAX_REQUEST_LINE = 8192  # still plausible past this: HTTP/1's parser answers what it cannot take
+_TOKEN = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ-_")  # methods are case-sensitive and upper-case in practice
+_VERSION = b"HTTP/"
 
 
 def classify(first: bytes) -> str:
@@ -19,4 +27,27 @@ def classify(first: bytes) -> str:
         return H2
     if H2_PREFACE.startswith(first):  # includes b"": wait for more
         return UNDECIDED
-    return HTTP1
+    if first[0] == 0x16:
+        if len(first) < 2:
+            return UNDECIDED
+        return TLS if first[1] == 0x03 else OPAQUE
+    return _request_line(first)
+
+
+def _request_line(first: bytes) -> str:
+    method_end = first.find(b" ", 0, MAX_METHOD + 1)
+    if method_end < 0:
+        plausible = len(first) <= MAX_METHOD and all(byte in _TOKEN for byte in first)
+        return UNDECIDED if plausible else OPAQUE
+    if method_end == 0 or not all(byte in _TOKEN for byte in first[:method_end]):
+        return OPAQUE
+    target_end = first.find(b" ", method_end + 1)
+    target = first[method_end + 1 : target_end if target_end >= 0 else len(first)]
+    if any(byte <= 0x20 or byte == 0x7F for byte in target) or target_end == method_end + 1:
+        return OPAQUE
+    if target_end < 0:
+        return UNDECIDED if len(first) < MAX_REQUEST_LINE else HTTP1
+    version = first[target_end + 1 : target_end + 1 + len(_VERSION)]
+    if version == _VERSION:
+        return HTTP1
+    return UNDECIDED if _VERSION.startswith(version) else OPAQUE

@@ -9,7 +9,7 @@ import pytest
 
 from proxy.forwarder import Listener
 from proxy.handoff import Handoff
-from proxy.sniff import H2, H2_PREFACE, HTTP1, UNDECIDED, classify
+from proxy.sniff import H2, H2_PREFACE, HTTP1, OPAQUE, TLS, UNDECIDED, classify
 from tests.proxy.sidecar import ThreadSidecar
 from tests.proxy.upstream import HttpServer
 
@@ -23,9 +23,19 @@ from tests.proxy.upstream import HttpServer
         (H2_PREFACE, H2),
         (H2_PREFACE + b"\x00\x00\x12\x04", H2),
         (b"GET / HTTP/1.1\r\n", HTTP1),
-        (b"POST", HTTP1),
+        (b"POST", UNDECIDED),
+        (b"GET /a", UNDECIDED),
+        (b"GET /a HT", UNDECIDED),
         (b"PRI * HTTP/1.1\r\n", HTTP1),  # not the preface: HTTP/1's parser decides what it is
-        (b"\x16\x03\x01", HTTP1),
+        (b"\x16", UNDECIDED),
+        (b"\x16\x03", TLS),
+        (b"\x16\x03\x01\x02\x00\x01", TLS),
+        (b"\x16\x00", OPAQUE),
+        (b"*1\r\n$4\r\nPING\r\n", OPAQUE),  # Redis (RESP)
+        (b"SET a b\r\n", OPAQUE),  # a Redis inline command: no HTTP version after the target
+        (b"\x00\x00\x00\x08\x04\xd2\x16\x2f", OPAQUE),  # PostgreSQL SSLRequest
+        (b"get / HTTP/1.1\r\n", OPAQUE),  # methods are case-sensitive
+        (b"GET / HTTP/1.1\r\n", HTTP1),
     ],
 )
 def test_classify(first: bytes, expected: str) -> None:
