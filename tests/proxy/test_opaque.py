@@ -16,53 +16,11 @@ import pytest
 
 from proxy.commands.proxy import OPAQUE_PORTS_DEFAULT
 from proxy.opaque_ports import DEFAULT_OPAQUE_PORTS, parse_ports
-from proxy.spans.record import STATUS_ERROR, SpanRecord
-from proxy.tcp_span import TcpConnection
+from proxy.spans.record import STATUS_ERROR
+from tests.proxy.recorded import Recorded
 from tests.proxy.sidecar import ThreadSidecar
 from tests.proxy.tcp_servers import Banner, Echo, Resetter, TcpServer, TlsEcho, read_all
 from tests.proxy.upstream import HttpServer
-
-
-class Recorded:
-    """A sidecar in front of `server`, keeping the spans and connections its listeners report."""
-
-    def __init__(self, server_port: int, **listener: object) -> None:
-        self.sidecar = ThreadSidecar(server_port)
-        self.spans: list[SpanRecord] = []
-        self.connections: list[TcpConnection] = []
-        self.changed = threading.Condition()
-
-        def configure() -> None:
-            inbound = self.sidecar.proxy.listeners["inbound"]
-            inbound.record = self._record
-            inbound.tcp_finished = self._finished
-            for name, value in listener.items():
-                setattr(inbound, name, value)
-
-        self.sidecar.call(configure)
-
-    def _record(self, span: SpanRecord) -> None:
-        with self.changed:
-            self.spans.append(span)
-            self.changed.notify_all()
-
-    def _finished(self, connection: TcpConnection) -> None:
-        with self.changed:
-            self.connections.append(connection)
-            self.changed.notify_all()
-
-    def connection(self) -> TcpConnection:
-        with self.changed:
-            assert self.changed.wait_for(lambda: self.connections, 10), "no connection ended"
-            return self.connections[0]
-
-    def span(self) -> dict[str, object]:
-        with self.changed:
-            assert self.changed.wait_for(lambda: self.spans, 10), "no span recorded"
-            return dict(self.spans[0].attributes)
-
-    def connect(self) -> socket.socket:
-        return socket.create_connection(("127.0.0.1", self.sidecar.port), timeout=10)
 
 
 @pytest.fixture
