@@ -1,5 +1,8 @@
 """Small real TCP servers for opaque-relay tests, each on a thread and an ephemeral loopback port.
 
+    python -m tests.proxy.tcp_servers banner|tls PORT [CERT_DIR]
+serves one on all addresses (for pod tests), prints "ready", and runs until killed.
+
 `Banner` speaks first (as SMTP or MySQL do), `Echo` answers what it reads and says goodbye after the
 client's half-close, `Resetter` resets every connection, `TlsEcho` is `Echo` behind real TLS.
 """
@@ -11,14 +14,15 @@ import socket
 import ssl
 import struct
 import subprocess
+import sys
 import threading
 from pathlib import Path
 from types import TracebackType
 
 
 class TcpServer:
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
+    def __init__(self, address: tuple[str, int] = ("127.0.0.1", 0)) -> None:
+        self.listener = socket.create_server(address)
         self.port: int = self.listener.getsockname()[1]
         self.received: list[bytes] = []
         self.thread = threading.Thread(target=self._serve, daemon=True)
@@ -80,7 +84,7 @@ class Resetter(TcpServer):
 
 
 class TlsEcho(Echo):
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, address: tuple[str, int] = ("127.0.0.1", 0)) -> None:
         self.cert, self.key = directory / "cert.pem", directory / "key.pem"
         subprocess.run(
             ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
@@ -90,7 +94,7 @@ class TlsEcho(Echo):
         )  # fmt: skip
         self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.context.load_cert_chain(self.cert, self.key)
-        super().__init__()
+        super().__init__(address)
 
     def handle(self, connection: socket.socket) -> None:
         with self.context.wrap_socket(connection, server_side=True) as tls:
@@ -100,3 +104,14 @@ class TlsEcho(Echo):
 
     def client_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.cert))
+
+
+def main(argv: list[str]) -> None:
+    kind, address = argv[0], ("0.0.0.0", int(argv[1]))
+    server = Banner(address) if kind == "banner" else TlsEcho(Path(argv[2]), address)
+    print("ready", flush=True)
+    server.thread.join()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
