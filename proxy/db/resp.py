@@ -59,62 +59,62 @@ class RespReader:
 
     def feed(self, data: bytes) -> list[object]:
         """The top-level values `data` completes, in order. Raises ProtocolError on non-RESP bytes."""
-        self._buffer += data
+        buffer = self._buffer
+        buffer += data
         values: list[object] = []
-        while True:
-            if self._skip:
-                if not self._read_blob():
-                    return values
-                value: object = self._blob_value()
-            else:
-                line = self._line()
-                if line is None:
-                    return values
-                parsed = self._start(line)
-                if parsed is _PENDING:
-                    continue
-                value = parsed
-            done = self._add(value)
-            if done is not _PENDING:
-                values.append(done)
+        pos = 0
+        try:
+            while True:
+                if self._skip:
+                    pos = self._read_blob(pos)
+                    if self._skip:
+                        return values
+                    value: object = self._blob_value()
+                else:
+                    end = buffer.find(b"\r\n", pos)
+                    if end < 0:
+                        if len(buffer) - pos > MAX_LINE:
+                            raise ProtocolError("line too long")
+                        return values
+                    if end == pos:
+                        raise ProtocolError("empty line")
+                    value, pos = self._start(buffer[pos], bytes(buffer[pos + 1 : end]), end + 2)
+                    if value is _PENDING:
+                        continue
+                done = self._add(value) if self._stack else value
+                if done is not _PENDING:
+                    values.append(done)
+        finally:
+            del buffer[:pos]
 
-    def _line(self) -> bytes | None:
-        end = self._buffer.find(b"\r\n")
-        if end < 0:
-            if len(self._buffer) > MAX_LINE:
-                raise ProtocolError("line too long")
-            return None
-        line = bytes(self._buffer[:end])
-        del self._buffer[: end + 2]
-        if not line:
-            raise ProtocolError("empty line")
-        return line
-
-    def _start(self, line: bytes) -> object:
-        kind, rest = line[0], line[1:]
+    def _start(self, kind: int, rest: bytes, pos: int) -> tuple[object, int]:
+        """The value a line starts and where reading goes on; _PENDING when more is to come."""
         if kind in _LINES:
-            return _line_value(kind, rest)
+            return _line_value(kind, rest), pos
         size = _number(rest)
         if kind in _BLOBS:
             if size < 0:
-                return None
+                return None, pos
+            buffer = self._buffer
+            if pos + size + 2 <= len(buffer) and kind == 36:  # the common case: a whole bulk string
+                return bytes(buffer[pos : pos + min(size, MAX_KEPT_BYTES)]), pos + size + 2
             self._skip, self._blob, self._blob_kind = size + 2, bytearray(), kind
-            return _PENDING
+            return _PENDING, pos
         if kind in _AGGREGATES:
             count = size * 2 if kind in b"%|" else size
             if count < 0:
-                return None
-            self._stack.append(_Aggregate(count, [], kind == ord(">"), kind == ord("|")))
-            return self._close_empty()
+                return None, pos
+            self._stack.append(_Aggregate(count, [], kind == 62, kind == 124))  # ">" push, "|" attribute
+            return self._close_empty(), pos
         raise ProtocolError(f"unknown type byte {kind:#x}")
 
-    def _read_blob(self) -> bool:
-        take = min(self._skip, len(self._buffer))
+    def _read_blob(self, pos: int) -> int:
+        buffer = self._buffer
+        take = min(self._skip, len(buffer) - pos)
         keep = max(0, min(take, MAX_KEPT_BYTES + 2 - len(self._blob)))
-        self._blob += self._buffer[:keep]
-        del self._buffer[:take]
+        self._blob += buffer[pos : pos + keep]
         self._skip -= take
-        return self._skip == 0
+        return pos + take
 
     def _blob_value(self) -> object:
         body = bytes(self._blob[:-2]) if len(self._blob) >= 2 else b""
