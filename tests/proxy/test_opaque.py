@@ -7,6 +7,7 @@ with half-close, resets, refused connects, TLS with SNI, declared opaque ports, 
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from proxy import opaque
 from proxy.commands.proxy import OPAQUE_PORTS_DEFAULT
 from proxy.opaque_ports import DEFAULT_OPAQUE_PORTS, parse_ports
 from proxy.spans.record import STATUS_ERROR
@@ -178,3 +180,47 @@ def test_the_cli_default_lists_the_default_opaque_ports() -> None:
     for bad in ("http", "0", "9-3", "70000"):
         with pytest.raises(ValueError, match="--opaque-ports"):
             parse_ports(bad)
+
+
+def test_a_reset_from_the_client_reaches_the_server_as_a_reset(servers: list[TcpServer]) -> None:
+    echo = Echo()
+    proxy = recorded(servers, echo)
+    client = proxy.connect()
+    client.sendall(b"\x00hello")
+    assert client.recv(100) == b"\x00hello"
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()
+    try:
+        assert proxy.connection().ended == "reset"
+        assert echo.received == []  # the echo server's read failed: it never saw an orderly end
+    finally:
+        proxy.sidecar.close()
+
+
+class Broken:
+    """An observer with a bug: it fails on the first bytes it is given."""
+
+    def client_data(self, data: bytes, now_ns: int) -> None:
+        raise ValueError("observer bug")
+
+    def server_data(self, data: bytes, now_ns: int) -> None:
+        raise AssertionError("never called once dropped")
+
+    def closed(self, now_ns: int) -> None:
+        raise AssertionError("never called once dropped")
+
+
+def test_a_failing_observer_is_dropped_and_the_connection_goes_on(
+    servers: list[TcpServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(opaque, "observer_for", lambda first, stream: Broken())
+    echo = Echo()
+    proxy = recorded(servers, echo)
+    try:
+        with proxy.connect() as client:
+            client.sendall(b"*1\r\n$4\r\nPING\r\n")
+            client.shutdown(socket.SHUT_WR)
+            assert read_all(client) == b"*1\r\n$4\r\nPING\r\nbye"
+        assert proxy.connection().ended == "close"
+    finally:
+        proxy.sidecar.close()
