@@ -17,7 +17,7 @@ import asyncio
 import logging
 
 from proxy.early_upstream import SERVER_FIRST_WAIT_S, EarlyUpstream, connect_error
-from proxy.forwarder import DRAIN_LINGER_S, Listener, Upstream, stream
+from proxy.forwarder import DRAIN_LINGER_S, MAX_BUFFERED, Listener, Upstream, stream
 from proxy.handoff import Handoff
 from proxy.original_dst import NotRedirected, original_dst
 from proxy.sniff import HTTP1, OPAQUE, TLS, UNDECIDED, classify
@@ -43,6 +43,7 @@ class Accepted(asyncio.Protocol):
         self.early: EarlyUpstream | None = None
         self.connecting = False  # `early` is still connecting
         self.client_eof = False
+        self.paused = False  # reading paused while the early upstream connects (MAX_BUFFERED held)
         self.timers: list[asyncio.TimerHandle] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -69,6 +70,9 @@ class Accepted(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.decided:  # waiting for the early upstream to connect: keep what comes meanwhile
             self.first += data
+            if len(self.first) > MAX_BUFFERED and self.transport is not None and not self.paused:
+                self.paused = True
+                self.transport.pause_reading()  # resumed by the hand-over
             return
         self.first += data
         protocol = classify(self.first)
@@ -160,6 +164,8 @@ class Accepted(asyncio.Protocol):
         factory = listener.handlers.get(protocol) or listener.handlers[HTTP1]
         handler = factory(listener, Handoff(self.peer, self.destination, self.first, protocol, early))
         transport.set_protocol(handler)
+        if self.paused:
+            transport.resume_reading()
         handler.connection_made(transport)
         if self.first:
             handler.data_received(self.first)

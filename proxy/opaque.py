@@ -53,7 +53,7 @@ class Relay(asyncio.Protocol):
         self.tls = handoff.protocol == TLS
         self.hello = bytearray()  # the ClientHello so far, until its record is complete
         self.observer: StreamObserver | None = None
-        self.observed = False  # observer_for has been asked
+        self.observed = self.tls  # observer_for has been asked (encrypted bytes: nothing to ask)
         context, parent = connection_context(listener.direction, listener)
         self.connection = TcpConnection(
             listener.direction, handoff.peer, handoff.destination, context, parent, time.time_ns()
@@ -74,7 +74,7 @@ class Relay(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.connection.bytes_from_client += len(data)
-        if self.tls and len(self.hello) < MAX_RECORD:
+        if self.tls:
             self._read_hello(data)
         elif self.observer is not None or not self.observed:
             self._observe_client(data)
@@ -189,10 +189,11 @@ class Relay(asyncio.Protocol):
     # -- what the observers and the span see ------------------------------------------------------
 
     def _read_hello(self, data: bytes) -> None:
-        self.hello += data
-        if record_complete(bytes(self.hello)):
-            self.connection.server_name = server_name(bytes(self.hello))
-            self.hello = bytearray(MAX_RECORD)  # done: only its length is looked at from now on
+        self.hello += data[: MAX_RECORD - len(self.hello)]
+        hello = bytes(self.hello)
+        if record_complete(hello):
+            self.connection.server_name = server_name(hello)
+            self.tls, self.hello = False, bytearray()  # read: the rest is encrypted
 
     def _observe_client(self, data: bytes) -> None:
         if not self.observed:
