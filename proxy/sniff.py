@@ -10,6 +10,8 @@ so HTTP/1 is only decided once `HTTP/` follows the target.
 
 from __future__ import annotations
 
+import re
+
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 HTTP1, H2, TLS, OPAQUE = "http1", "h2", "tls", "opaque"
@@ -19,6 +21,7 @@ MAX_METHOD = 20  # longer than any registered method (UPDATEREDIRECTREF is 17)
 MAX_REQUEST_LINE = 8192  # still plausible past this: HTTP/1's parser answers what it cannot take
 _TOKEN = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ-_")  # methods are case-sensitive and upper-case in practice
 _VERSION = b"HTTP/"
+_WHOLE_REQUEST_LINE = re.compile(rb"[A-Z_-]{1,%d} [^\x00-\x20\x7f]+ HTTP/" % MAX_METHOD)
 
 
 def classify(first: bytes) -> str:
@@ -31,6 +34,8 @@ def classify(first: bytes) -> str:
         if len(first) < 2:
             return UNDECIDED
         return TLS if first[1] == 0x03 else OPAQUE
+    if _WHOLE_REQUEST_LINE.match(first):  # the usual case, in one regular-expression match
+        return HTTP1
     return _request_line(first)
 
 

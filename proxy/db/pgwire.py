@@ -52,33 +52,42 @@ class Framer:
         self._untyped = True
 
     def feed(self, data: bytes) -> list[Message]:
-        self._buffer += data
+        buffer = self._buffer
+        buffer += data
         messages: list[Message] = []
-        while True:
-            if self._type < 0 and not self._header():
-                return messages
-            take = min(self._remaining, len(self._buffer))
-            keep = max(0, min(take, MAX_KEPT - len(self._body)))
-            self._body += self._buffer[:keep]
-            del self._buffer[:take]
-            self._remaining -= take
-            if self._remaining:
-                return messages
-            messages.append(Message(self._type, bytes(self._body)))
-            self._type, self._body = -1, bytearray()
+        pos = 0
+        try:
+            while True:
+                if self._type < 0:
+                    pos = self._header(pos)
+                    if self._type < 0:
+                        return messages
+                take = min(self._remaining, len(buffer) - pos)
+                keep = max(0, min(take, MAX_KEPT - len(self._body)))
+                if keep:
+                    self._body += buffer[pos : pos + keep]
+                pos += take
+                self._remaining -= take
+                if self._remaining:
+                    return messages
+                messages.append(Message(self._type, bytes(self._body)))
+                self._type, self._body = -1, bytearray()
+        finally:
+            del buffer[:pos]
 
-    def _header(self) -> bool:
+    def _header(self, pos: int) -> int:
+        """Read a message header at `pos` if it is all there; return where reading goes on."""
+        buffer = self._buffer
         size = 4 if self._untyped else 5
-        if len(self._buffer) < size:
-            return False
-        kind = STARTUP if self._untyped else self._buffer[0]
-        length = int.from_bytes(self._buffer[size - 4 : size], "big")
+        if len(buffer) - pos < size:
+            return pos
+        kind = STARTUP if self._untyped else buffer[pos]
+        length = int.from_bytes(buffer[pos + size - 4 : pos + size], "big")
         if not 4 <= length <= _MAX_LENGTH:
             raise ProtocolError(f"message length {length}")
-        del self._buffer[:size]
         self._untyped = False
         self._type, self._remaining = kind, length - 4
-        return True
+        return pos + size
 
 
 def cstring(body: bytes, offset: int = 0) -> tuple[str, int]:

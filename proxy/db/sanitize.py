@@ -7,9 +7,12 @@ comments and bind placeholders ($1) stay. Pure and linear in the query's length.
 
 from __future__ import annotations
 
+import functools
 import re
 
 MAX_QUERY_TEXT = 2048  # characters kept of a sanitized query; longer ones end in "..."
+SANITIZED_CACHE = 1024  # distinct queries whose sanitized text is kept (each at most MAX_QUERY_TEXT)
+_FIRST_KEYWORD = re.compile(r"(?:\s|--[^\n]*\n?|/\*.*?\*/|\()*([A-Za-z]+)", re.DOTALL)
 
 _SQL_LITERAL = re.compile(
     r"""
@@ -27,7 +30,10 @@ _SQL_LITERAL = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=SANITIZED_CACHE)
 def sanitize_sql(query: str) -> str:
+    """Cached: applications send the same statements again and again (prepared or not)."""
+
     def replace(match: re.Match[str]) -> str:
         return match.group("keep") or "?"
 
@@ -40,5 +46,5 @@ def truncate(text: str) -> str:
 
 def sql_operation(query: str) -> str:
     """The statement's first keyword (SELECT, INSERT, BEGIN...), "" if it has none."""
-    match = re.match(r"(?:\s|--[^\n]*\n?|/\*.*?\*/|\()*([A-Za-z]+)", query, re.DOTALL)
+    match = _FIRST_KEYWORD.match(query)
     return match.group(1).upper() if match else ""

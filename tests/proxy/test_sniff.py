@@ -6,10 +6,12 @@ import asyncio
 import socket
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from proxy.forwarder import Listener
 from proxy.handoff import Handoff
-from proxy.sniff import H2, H2_PREFACE, HTTP1, OPAQUE, TLS, UNDECIDED, classify
+from proxy.sniff import H2, H2_PREFACE, HTTP1, OPAQUE, TLS, UNDECIDED, _request_line, classify
 from tests.proxy.sidecar import ThreadSidecar
 from tests.proxy.upstream import HttpServer
 
@@ -89,3 +91,15 @@ def test_a_connection_ended_before_deciding_is_closed_and_nothing_forwarded(upst
         assert sidecar.open_connections() <= 1
     finally:
         sidecar.close()
+
+
+@given(st.binary(max_size=40), st.binary(max_size=40))
+def test_the_fast_path_agrees_with_the_byte_by_byte_rules(head: bytes, tail: bytes) -> None:
+    for first in (head, b"GET " + head + b" HTTP/1.1" + tail, b"POST /" + head + b" " + tail):
+        if (
+            first
+            and not H2_PREFACE.startswith(first)
+            and not first.startswith(H2_PREFACE)
+            and first[0] != 0x16
+        ):
+            assert classify(first) == _request_line(first)
