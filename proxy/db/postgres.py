@@ -117,6 +117,7 @@ class PostgresObserver:
             parent,
             now_ns,
         )
+        call.inbound = self.stream.direction == "inbound"
         if len(self.in_flight) >= MAX_IN_FLIGHT:
             self.in_flight.popleft()
         self.in_flight.append(_Query(call, simple))

@@ -70,6 +70,7 @@ class RedisObserver:
         call = DbCall(
             "redis", name, query_text(name, args), self.namespace, self.stream.server, context, parent, now_ns
         )
+        call.inbound = self.stream.direction == "inbound"
         if len(self.in_flight) >= MAX_IN_FLIGHT:
             self.in_flight.popleft()
         select = args[1].decode("ascii", "replace") if name == "SELECT" and len(args) > 1 else ""

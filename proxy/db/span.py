@@ -15,6 +15,7 @@ from proxy.active_spans import ACTIVE
 from proxy.spans.record import (
     FLAGS_PARENT_LOCAL,
     KIND_CLIENT,
+    KIND_SERVER,
     STATUS_ERROR,
     STATUS_UNSET,
     Attribute,
@@ -34,6 +35,7 @@ class DbCall:
     start_ns: int
     error_code: str = ""  # db.response.status_code: the Redis error prefix, the SQLSTATE
     error_message: str = ""
+    inbound: bool = False  # this pod is the database: a SERVER span (the conventions' CLIENT otherwise)
 
 
 def command_context(direction: str, sampler: Sampler) -> tuple[SpanContext, bytes | None]:
@@ -70,7 +72,7 @@ def db_span(call: DbCall, end_ns: int) -> SpanRecord:
         call.parent_span_id,
         context.trace_state.to_header(),
         (context.flags & 0xFF) | FLAGS_PARENT_LOCAL,
-        KIND_CLIENT,
+        KIND_SERVER if call.inbound else KIND_CLIENT,
         name or call.system,
         call.start_ns,
         end_ns,

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.netns
 
 KIND_SERVER, KIND_CLIENT = 2, 3
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
-BANNER_PORT, TLS_PORT = 2525, 8443  # declared nowhere: detection alone must get them right
+BANNER_PORT, TLS_PORT, APP_REDIS_PORT = 2525, 8443, 7379  # undeclared: detection must get them right
 FIRST_BYTE = """
 import socket, sys, time
 times = []
@@ -104,6 +104,8 @@ def pods(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         ports = json.loads(receiver.stdout.readline())
         start_db_pod(db, directory)
         db_host = app_db.b.address(4)
+        # The app pod serves Redis too, on a port nothing declares: inbound, found by detection.
+        app.spawn("redis-server", "--port", str(APP_REDIS_PORT), "--save", "", "--protected-mode", "no")
         server = app.spawn(*python("-m", "tests.e2e.db_app", "8080", db_host))
         assert server.stdout is not None and server.stdout.readline().strip() == "ready"
         sidecar = start_sidecar(app, "app", f"http://{app_col.b.address(4)}:{ports['grpc']}", "grpc")
@@ -199,3 +201,15 @@ def test_tls_passes_through_with_its_server_name_recorded(pods: dict[str, Any]) 
     assert span["attributes"]["tls.client.server_name"] == "db.example.test"
     assert span["attributes"]["network.transport"] == "tcp"
     assert span["kind"] == KIND_CLIENT
+
+
+def test_a_database_served_by_the_pod_gets_server_spans(pods: dict[str, Any]) -> None:
+    address = pods["app_address"]
+    answer = pods["client"].run("redis-cli", "-h", address, "-p", str(APP_REDIS_PORT), "SET", "in:1", "v")
+    assert answer.stdout.strip() == "OK"
+    [command] = spans(pods, lambda s: s["attributes"].get("db.query.text") == "SET in:1 ?", 1)
+    assert command["kind"] == KIND_SERVER and command["attributes"]["server.port"] == APP_REDIS_PORT
+    name = f"TCP {address}:{APP_REDIS_PORT}"
+    [connection] = spans(pods, lambda s: s["name"] == name, 1)
+    assert connection["kind"] == KIND_SERVER
+    assert connection["attributes"]["tracecar.tcp.end"] == "close"
