@@ -13,8 +13,8 @@ from tests.proxy.sidecar import ThreadSidecar
 class Recorded:
     """A sidecar in front of `server`, keeping the spans and connections its listeners report."""
 
-    def __init__(self, server_port: int, **listener: object) -> None:
-        self.sidecar = ThreadSidecar(server_port)
+    def __init__(self, server_port: int, loop: str = "asyncio", **listener: object) -> None:
+        self.sidecar = ThreadSidecar(server_port, loop)
         self.spans: list[SpanRecord] = []
         self.connections: list[TcpConnection] = []
         self.changed = threading.Condition()

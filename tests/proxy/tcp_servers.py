@@ -67,6 +67,15 @@ class Banner(TcpServer):
         self.received.append(read_all(connection))
 
 
+class Refuser(TcpServer):
+    """Greets and hangs up at once, as a busy SMTP server does ("421")."""
+
+    greeting = b"421 too busy\r\n"
+
+    def handle(self, connection: socket.socket) -> None:
+        connection.sendall(self.greeting)
+
+
 class Echo(TcpServer):
     def handle(self, connection: socket.socket) -> None:
         data = b""

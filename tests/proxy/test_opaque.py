@@ -20,22 +20,30 @@ from proxy.commands.proxy import OPAQUE_PORTS_DEFAULT
 from proxy.opaque_ports import DEFAULT_OPAQUE_PORTS, parse_ports
 from proxy.spans.record import STATUS_ERROR
 from tests.proxy.recorded import Recorded
-from tests.proxy.sidecar import ThreadSidecar
-from tests.proxy.tcp_servers import Banner, Echo, Resetter, TcpServer, TlsEcho, read_all
+from tests.proxy.sidecar import LOOPS, ThreadSidecar
+from tests.proxy.tcp_servers import Banner, Echo, Refuser, Resetter, TcpServer, TlsEcho, read_all
 from tests.proxy.upstream import HttpServer
 
 
-@pytest.fixture
-def servers() -> Iterator[list[TcpServer]]:
-    started: list[TcpServer] = []
+class Servers(list[TcpServer]):
+    """The servers a test started, and the event loop its proxy runs on."""
+
+    def __init__(self, loop: str) -> None:
+        super().__init__()
+        self.loop = loop
+
+
+@pytest.fixture(params=LOOPS)
+def servers(request: pytest.FixtureRequest) -> Iterator[Servers]:
+    started = Servers(request.param)
     yield started
     for server in started:
         server.__exit__(None, None, None)
 
 
-def recorded(servers: list[TcpServer], server: TcpServer, **listener: object) -> Recorded:
+def recorded(servers: Servers, server: TcpServer, **listener: object) -> Recorded:
     servers.append(server)
-    return Recorded(server.port, **listener)
+    return Recorded(server.port, servers.loop, **listener)
 
 
 def expect_reset(proxy: Recorded, data: bytes) -> None:
@@ -46,7 +54,7 @@ def expect_reset(proxy: Recorded, data: bytes) -> None:
 
 
 def test_a_server_first_protocol_gets_its_banner_without_the_client_speaking(
-    servers: list[TcpServer],
+    servers: Servers,
 ) -> None:
     proxy = recorded(servers, Banner())
     try:
@@ -64,7 +72,7 @@ def test_a_server_first_protocol_gets_its_banner_without_the_client_speaking(
         proxy.sidecar.close()
 
 
-def test_bytes_pass_both_ways_and_a_half_close_is_passed_on(servers: list[TcpServer]) -> None:
+def test_bytes_pass_both_ways_and_a_half_close_is_passed_on(servers: Servers) -> None:
     echo = Echo()
     proxy = recorded(servers, echo)
     payload = b"*1\r\n$4\r\nPING\r\n" + bytes(range(256)) * 4000  # not HTTP, and more than any buffer
@@ -92,7 +100,7 @@ def test_bytes_pass_both_ways_and_a_half_close_is_passed_on(servers: list[TcpSer
         proxy.sidecar.close()
 
 
-def test_a_reset_from_the_server_reaches_the_client_as_a_reset(servers: list[TcpServer]) -> None:
+def test_a_reset_from_the_server_reaches_the_client_as_a_reset(servers: Servers) -> None:
     proxy = recorded(servers, Resetter())
     try:
         expect_reset(proxy, b"\x00\x01binary hello")
@@ -115,7 +123,7 @@ def test_a_refused_upstream_resets_the_client_and_is_an_error_span() -> None:
         proxy.sidecar.close()
 
 
-def test_tls_passes_through_untouched_with_its_sni_recorded(servers: list[TcpServer], tmp_path: Path) -> None:
+def test_tls_passes_through_untouched_with_its_sni_recorded(servers: Servers, tmp_path: Path) -> None:
     server = TlsEcho(tmp_path)
     proxy = recorded(servers, server)
     try:
@@ -133,7 +141,7 @@ def test_tls_passes_through_untouched_with_its_sni_recorded(servers: list[TcpSer
         proxy.sidecar.close()
 
 
-def test_a_declared_opaque_port_is_relayed_without_sniffing(servers: list[TcpServer]) -> None:
+def test_a_declared_opaque_port_is_relayed_without_sniffing(servers: Servers) -> None:
     echo = Echo()
     proxy = recorded(servers, echo, opaque_ports=frozenset({echo.port}))
     try:
@@ -146,7 +154,7 @@ def test_a_declared_opaque_port_is_relayed_without_sniffing(servers: list[TcpSer
         proxy.sidecar.close()
 
 
-def test_a_silent_client_is_relayed_as_opaque_after_the_detection_timeout(servers: list[TcpServer]) -> None:
+def test_a_silent_client_is_relayed_as_opaque_after_the_detection_timeout(servers: Servers) -> None:
     echo = Echo()
     proxy = recorded(servers, echo, detect_timeout_s=0.2)
     try:
@@ -182,7 +190,7 @@ def test_the_cli_default_lists_the_default_opaque_ports() -> None:
             parse_ports(bad)
 
 
-def test_a_reset_from_the_client_reaches_the_server_as_a_reset(servers: list[TcpServer]) -> None:
+def test_a_reset_from_the_client_reaches_the_server_as_a_reset(servers: Servers) -> None:
     echo = Echo()
     proxy = recorded(servers, echo)
     client = proxy.connect()
@@ -211,7 +219,7 @@ class Broken:
 
 
 def test_a_failing_observer_is_dropped_and_the_connection_goes_on(
-    servers: list[TcpServer], monkeypatch: pytest.MonkeyPatch
+    servers: Servers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(opaque, "observer_for", lambda first, stream: Broken())
     echo = Echo()
@@ -222,5 +230,16 @@ def test_a_failing_observer_is_dropped_and_the_connection_goes_on(
             client.shutdown(socket.SHUT_WR)
             assert read_all(client) == b"*1\r\n$4\r\nPING\r\nbye"
         assert proxy.connection().ended == "close"
+    finally:
+        proxy.sidecar.close()
+
+
+def test_a_server_that_greets_and_hangs_up_before_the_client_speaks(servers: Servers) -> None:
+    proxy = recorded(servers, Refuser())
+    try:
+        with proxy.connect() as client:
+            assert read_all(client) == Refuser.greeting  # the greeting, then the end
+        connection = proxy.connection()
+        assert (connection.bytes_from_server, connection.ended) == (len(Refuser.greeting), "close")
     finally:
         proxy.sidecar.close()
