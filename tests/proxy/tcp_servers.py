@@ -76,6 +76,23 @@ class Refuser(TcpServer):
         connection.sendall(self.greeting)
 
 
+class Flood(TcpServer):
+    """Sends `size` bytes as fast as the connection takes them; `done` is set once all were taken."""
+
+    size = 64 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        super().__init__()
+
+    def handle(self, connection: socket.socket) -> None:
+        connection.recv(1)
+        chunk = b"f" * 65536
+        for _ in range(self.size // len(chunk)):
+            connection.sendall(chunk)
+        self.done.set()
+
+
 class Echo(TcpServer):
     def handle(self, connection: socket.socket) -> None:
         data = b""

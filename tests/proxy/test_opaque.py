@@ -21,7 +21,7 @@ from proxy.opaque_ports import DEFAULT_OPAQUE_PORTS, parse_ports
 from proxy.spans.record import STATUS_ERROR
 from tests.proxy.recorded import Recorded
 from tests.proxy.sidecar import LOOPS, ThreadSidecar
-from tests.proxy.tcp_servers import Banner, Echo, Refuser, Resetter, TcpServer, TlsEcho, read_all
+from tests.proxy.tcp_servers import Banner, Echo, Flood, Refuser, Resetter, TcpServer, TlsEcho, read_all
 from tests.proxy.upstream import HttpServer
 
 
@@ -241,5 +241,21 @@ def test_a_server_that_greets_and_hangs_up_before_the_client_speaks(servers: Ser
             assert read_all(client) == Refuser.greeting  # the greeting, then the end
         connection = proxy.connection()
         assert (connection.bytes_from_server, connection.ended) == (len(Refuser.greeting), "close")
+    finally:
+        proxy.sidecar.close()
+
+
+def test_a_client_that_does_not_read_holds_the_server_back(servers: Servers) -> None:
+    flood = Flood()
+    proxy = recorded(servers, flood)
+    try:
+        with proxy.connect() as client:
+            client.sendall(b"\x00")
+            # Far more than the socket buffers hold: without backpressure the proxy would take it all.
+            assert not flood.done.wait(0.5)
+            received = 0
+            while received < Flood.size and (chunk := client.recv(1 << 20)):
+                received += len(chunk)
+        assert received == Flood.size and flood.done.wait(5)
     finally:
         proxy.sidecar.close()
