@@ -38,5 +38,11 @@ class StreamObserver(Protocol):
 
 
 def observer_for(first: bytes, stream: StreamInfo) -> StreamObserver | None:
-    """An observer for the protocol the client's `first` bytes start, or None (issue 5 adds them)."""
-    return None
+    """An observer for the protocol the client's `first` bytes start (Redis, PostgreSQL), or None.
+
+    `first` is only looked at: the observer is then given every byte, `first` included, through
+    `client_data`. Failures are the caller's to contain (drop the observer, keep the stream).
+    """
+    from proxy.db.observer import db_observer  # noqa: PLC0415 - proxy.db builds on this module
+
+    return db_observer(first, stream)

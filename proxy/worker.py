@@ -27,6 +27,7 @@ from proxy.spans.config import ExportConfig
 from proxy.spans.exporters import make_exporter
 from proxy.spans.pipeline import SpanPipeline
 from proxy.spans.record import FLAGS_PARENT_LOCAL, FLAGS_PARENT_REMOTE, KIND_CLIENT, KIND_SERVER, SpanRecord
+from proxy.tcp_span import TcpConnection
 
 log = logging.getLogger("tracecar.worker")
 
@@ -78,6 +79,17 @@ def watch_descriptors(proxy: Proxy) -> None:
     proxy.pool.watch(lambda now: descriptors.check(proxy.open_connections()), MAX_SWEEP_INTERVAL_S * 4)
 
 
+def tcp_recorder(metrics: ProxyMetrics, connection: TcpConnection) -> None:
+    """An opaque connection ended: metrics (the relay records its span itself when sampled)."""
+    metrics.tcp_finished(
+        connection.direction,
+        connection.ended,
+        connection.bytes_from_client,
+        connection.bytes_from_server,
+        failed=bool(connection.error),
+    )
+
+
 def watch(metrics: ProxyMetrics, proxy: Proxy, pipeline: SpanPipeline) -> None:
     """Gauges read at scrape time, so the data path pays nothing for them."""
     for direction, listener in proxy.listeners.items():
@@ -121,7 +133,15 @@ async def run(config: ProxyConfig, export: ExportConfig, routes: Routes, admin: 
     pipeline = SpanPipeline(make_exporter(export), export.max_queue, export.max_batch, export.interval_s)
     metrics = ProxyMetrics()
     finished = exchange_recorder(pipeline, routes, metrics, config.redact_query_keys)
-    proxy = Proxy(config, export.propagators, export.sampler, finished, pipeline.record)
+    proxy = Proxy(
+        config,
+        export.propagators,
+        export.sampler,
+        finished,
+        pipeline.record,
+        tcp_finished=functools.partial(tcp_recorder, metrics),
+        detected=metrics.protocol_detected,
+    )
     watch(metrics, proxy, pipeline)
     watch_descriptors(proxy)
     stop = asyncio.Event()

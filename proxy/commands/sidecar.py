@@ -16,6 +16,7 @@ import sys
 from types import FrameType
 
 from proxy.commands import init
+from proxy.commands.proxy import OPAQUE_PORTS_DEFAULT
 
 HELP = "init + proxy in one process tree, for Docker network mode (run as root with NET_ADMIN)"
 
@@ -33,6 +34,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="span-name route template (repeatable)",
     )
     add("--drain-grace", default="20", metavar="SECONDS", help="SIGTERM drain time (default 20)")
+    add(
+        "--opaque-ports",
+        default=OPAQUE_PORTS_DEFAULT,
+        metavar="PORTS",
+        help="destination ports relayed as opaque TCP without protocol detection (see tracecar proxy)",
+    )
+    add(
+        "--detect-timeout",
+        default="10",
+        metavar="SECONDS",
+        help="silent clients go opaque after (default 10)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -82,6 +95,8 @@ def _proxy_command(args: argparse.Namespace) -> list[str]:
         "--admin-port", str(args.admin_port),
         "--workers", args.workers,
         "--drain-grace", args.drain_grace,
+        "--opaque-ports", args.opaque_ports,
+        "--detect-timeout", args.detect_timeout,
         *[option for route in args.route for option in ("--route", route)],
         *([] if args.ipv6 else ["--no-ipv6"]),
     ]  # fmt: skip
