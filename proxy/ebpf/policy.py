@@ -2,7 +2,7 @@
 
 The proxy sees what iptables redirects to it; the rest is ours. `InterceptionConfig` is the same
 configuration `tracecar init` installs, so both sides agree on what is redirected:
-- the proxy's own sockets (its uid, its listening ports) are never reported;
+- the proxy's own sockets (its uid, its listening ports) and local clients of its ports never are;
 - an accepted connection from inside the pod (loopback, or the pod's own address) is either the
   proxy forwarding an inbound request or a local client, whose own side is reported: skipped;
 - any other accepted connection reached the application directly (an excluded inbound port);
@@ -46,6 +46,8 @@ def reported(policy: Policy, opened: Opened) -> bool:
     if opened.uid == policy.interception.proxy_uid or opened.local[1] in policy.proxy_ports:
         return False
     within_pod = _within_pod(opened)
+    if within_pod and opened.remote[1] in policy.proxy_ports:
+        return False  # a local client of the proxy's own listeners: a health check, a scrape
     if not opened.outbound:
         return not within_pod
     return policy.redirection == "none" or within_pod or not _redirected(policy.interception, opened)

@@ -47,6 +47,7 @@ def test_the_proxys_own_sockets_and_other_namespaces_are_never_reported() -> Non
     policy = _policy()
     assert not reported(policy, _opened(("10.2.0.9", 6379), uid=1337))
     assert not reported(policy, _opened(("10.2.0.9", 50000), outbound=False, local_port=15006))
+    assert not reported(policy, _opened(("127.0.0.1", 15000)))  # a local scrape of its metrics
     other = Opened((1, 1), True, 1000, 8, (POD, 40000), ("127.0.0.1", 6379), False)
     assert not reported(policy, other)
 
