@@ -47,7 +47,7 @@ async def serve(config: EbpfConfig, export: ExportConfig, metrics_port: int) -> 
         stopped.cancel()
         return 0 if stop.is_set() else 1
     finally:
-        runner.stop()
+        await runner.close()
         if server is not None:
             await server.stop()
         await asyncio.to_thread(pipeline.shutdown, SPAN_FLUSH_S)

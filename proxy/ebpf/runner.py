@@ -147,6 +147,13 @@ class Runner:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 self.process.terminate()
 
+    async def close(self, timeout_s: float = 5.0) -> None:
+        """Stop bpftrace and wait for it (where this process may still signal it)."""
+        self.stop()
+        if self.process is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.process.wait(), timeout_s)
+
     def _line(self, line: str) -> None:
         try:
             event = parse(line)
