@@ -138,6 +138,8 @@ def _hex(escaped: str) -> bytes:
 
 def _address(text: str) -> str:
     """IPv4-mapped IPv6 (a dual-stack socket's view of an IPv4 peer) becomes the IPv4 address."""
+    if text.count(".") == 3 and text.replace(".", "").isdigit():
+        return text  # bpftrace's ntop() of an IPv4 address: already canonical
     address = ipaddress.ip_address(text)
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return str(address.ipv4_mapped)
