@@ -22,7 +22,8 @@ from dataclasses import dataclass
 CHUNK_BYTES = 128  # buffers live on the 512-byte BPF stack in bpftrace 0.17: 200 overflows it here
 MAX_CHUNKS = 8  # per syscall: at most 1 KiB of payload is copied; the rest of a longer one is not
 CAPTURE_LIMIT = CHUNK_BYTES * MAX_CHUNKS
-ENVIRONMENT = {"BPFTRACE_STRLEN": str(CHUNK_BYTES)}
+PERF_PAGES = 256  # per-CPU event buffer (1 MiB): bursts of payload wait here, not get lost
+ENVIRONMENT = {"BPFTRACE_STRLEN": str(CHUNK_BYTES), "BPFTRACE_PERF_RB_PAGES": str(PERF_PAGES)}
 
 # Linux TCP states (include/net/tcp_states.h).
 TCP_ESTABLISHED, TCP_SYN_SENT, TCP_SYN_RECV, TCP_CLOSE = 1, 2, 3, 7
