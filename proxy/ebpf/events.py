@@ -75,7 +75,7 @@ class Closed:
     end_ns: int  # kernel monotonic clock, as every time in these events
     sent: int
     received: int
-    reset: int  # 0 none, 1 received, 2 sent
+    reset: int  # 0 none, 1 received, 2 sent, 3 aborted (closed without the FIN handshake)
     errno: int
 
 

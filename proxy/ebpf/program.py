@@ -26,7 +26,8 @@ PERF_PAGES = 256  # per-CPU event buffer (1 MiB): bursts of payload wait here, n
 ENVIRONMENT = {"BPFTRACE_STRLEN": str(CHUNK_BYTES), "BPFTRACE_PERF_RB_PAGES": str(PERF_PAGES)}
 
 # Linux TCP states (include/net/tcp_states.h).
-TCP_ESTABLISHED, TCP_SYN_SENT, TCP_SYN_RECV, TCP_CLOSE = 1, 2, 3, 7
+TCP_ESTABLISHED, TCP_SYN_SENT, TCP_SYN_RECV, TCP_CLOSE, TCP_CLOSE_WAIT = 1, 2, 3, 7, 8
+RESET_RECEIVED, RESET_SENT, ABORTED = 1, 2, 3  # the close event's `rst`
 AF_INET, IPPROTO_TCP, MSG_PEEK = 2, 6, 2
 # Syscalls that move payload, with the name of their buffer argument.
 READS = (("read", "buf"), ("recvfrom", "ubuf"))
@@ -109,7 +110,7 @@ _CLOSE_FIELDS: list[Field] = [
     ("end", "%llu", "nsecs"),
     ("tx", "%llu", "@tx[$k]"),
     ("rx", "%llu", "@rx[$k]"),
-    ("rst", "%d", "@reset[$k]"),
+    ("rst", "%d", "$reset"),
     ("err", "%d", "$sk->sk_err"),
 ]
 
@@ -145,6 +146,10 @@ tracepoint:sock:inet_sock_set_state /args->protocol == {IPPROTO_TCP}/ {{
   }}
   if (args->newstate == {TCP_CLOSE} && @start[$k]) {{
     @seq[$k] = @seq[$k] + 1;
+    $reset = @reset[$k];
+    if (!$reset && (args->oldstate == {TCP_ESTABLISHED} || args->oldstate == {TCP_CLOSE_WAIT})) {{
+      $reset = {ABORTED};  // no FIN handshake: an abort (SO_LINGER 0 sends its RST after this)
+    }}
     {printf("close", _CLOSE_FIELDS)}
     delete(@start[$k]); delete(@seq[$k]); delete(@tx[$k]); delete(@rx[$k]);
     delete(@reset[$k]); delete(@capture[$k]);
@@ -166,9 +171,13 @@ tracepoint:sock:sock_recv_length /args->ret > 0 && !(args->flags & {MSG_PEEK}) &
 }}
 """
 
-_RESETS = """\
-tracepoint:tcp:tcp_receive_reset /@start[(uint64)args->skaddr]/ { @reset[(uint64)args->skaddr] = 1; }
-tracepoint:tcp:tcp_send_reset /@start[(uint64)args->skaddr]/ { @reset[(uint64)args->skaddr] = 2; }
+_RESETS = f"""\
+tracepoint:tcp:tcp_receive_reset /@start[(uint64)args->skaddr]/ {{
+  @reset[(uint64)args->skaddr] = {RESET_RECEIVED};
+}}
+tracepoint:tcp:tcp_send_reset /@start[(uint64)args->skaddr]/ {{
+  @reset[(uint64)args->skaddr] = {RESET_SENT};
+}}
 """
 
 _DATA_FIELDS: list[Field] = [

@@ -180,10 +180,10 @@ class Tracker:
         tcp.end_ns = closed.end_ns + self.wall_offset_ns
         mine = (closed.sent, closed.received)
         tcp.bytes_from_client, tcp.bytes_from_server = mine if connection.client_writes else mine[::-1]
-        if closed.reset or closed.errno == ECONNRESET:
-            tcp.ended = RESET
-        elif closed.errno == ETIMEDOUT:
+        if closed.errno == ETIMEDOUT:
             tcp.ended = TIMEOUT
+        elif closed.reset or closed.errno == ECONNRESET:
+            tcp.ended = RESET
         if connection.observer is not None:
             try:
                 connection.observer.closed(tcp.end_ns)

@@ -1,5 +1,6 @@
 """`tracecar ebpf` on its own, node-level: it reports a pod's accepted IPv6 connection as a SERVER span
-with bracketed addresses, and serves its state on /metrics."""
+with bracketed addresses, a refused connect and a reset as failed spans, and serves its state on
+/metrics."""
 
 from __future__ import annotations
 
@@ -20,6 +21,22 @@ from tests.netns import Topology
 pytestmark = pytest.mark.netns
 ROOT = Path(__file__).resolve().parents[2]
 KIND_SERVER = "SERVER"
+# Within the pod: a connect to a closed port, and a connection its client aborts (SO_LINGER 0: RST).
+REFUSED = """
+import socket
+try:
+    socket.create_connection(("127.0.0.1", 6390))
+except ConnectionRefusedError:
+    pass
+"""
+RESET = """
+import socket, struct
+connection = socket.create_connection(("127.0.0.1", 6379))
+connection.sendall(b"PING\\r\\n")
+assert connection.recv(100) == b"+PONG\\r\\n"
+connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+connection.close()
+"""
 
 
 def scrape(port: int) -> str:
@@ -31,7 +48,7 @@ def scrape(port: int) -> str:
         return ""
 
 
-def test_the_standalone_fallback_reports_an_accepted_ipv6_connection() -> None:
+def test_the_standalone_fallback_reports_accepted_refused_and_reset_connections() -> None:
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -53,12 +70,17 @@ def test_the_standalone_fallback_reports_an_accepted_ipv6_connection() -> None:
             server = link.b.address(6)
             reply = client.run("redis-cli", "-h", server, "-p", "6379", "set", "k", "v").stdout
             assert reply.strip() == "OK"
-            wait_for(lambda: '{outcome="reported"} 1\n' in scrape(metrics_port), 10, "the connection")
+            db.run(sys.executable, "-c", REFUSED)
+            db.run(sys.executable, "-c", RESET)
+            wait_for(lambda: '{outcome="reported"} 3\n' in scrape(metrics_port), 10, "the connections")
         finally:
             agent.send_signal(signal.SIGTERM)
             out, err = agent.communicate(timeout=30)
     assert agent.returncode == 0, err[-2000:]
-    [span] = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    spans = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    by_end = {(s["attributes"]["tracecar.tcp.end"], s["attributes"].get("error.type")): s for s in spans}
+    assert set(by_end) == {("close", None), ("close", "connection_refused"), ("reset", "reset")}
+    span = by_end["close", None]
     attributes = span["attributes"]
     assert (span["name"], span["kind"]) == (f"TCP [{server}]:6379", KIND_SERVER)
     assert attributes["network.peer.address"] == attributes["client.address"] == link.a.address(6)

@@ -57,6 +57,13 @@ def test_an_accepted_connection_is_a_server_span_and_a_reset_is_an_error() -> No
     assert attributes["network.peer.address"] == "10.3.0.1"
 
 
+def test_a_connection_that_timed_out_ended_in_timeout_though_it_was_aborted() -> None:
+    tracker, spans = _tracker()
+    tracker.handle(_opened())
+    tracker.handle(Closed(KEY, 1, 9_000, sent=3, received=0, reset=3, errno=110))
+    assert dict(spans[0].attributes)["tracecar.tcp.end"] == "timeout"
+
+
 def test_a_refused_connect_is_a_failed_span() -> None:
     tracker, spans = _tracker()
     tracker.handle(Failed(_opened(), 3_000, 111))
