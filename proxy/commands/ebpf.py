@@ -48,6 +48,31 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(run=run)
 
 
+def add_proxy_options(parser: argparse.ArgumentParser) -> None:
+    """`tracecar proxy --ebpf` and what it must know of the rules in front of the proxy."""
+    group = parser.add_argument_group(
+        "eBPF fallback", "spans for the pod's connections the proxy never sees (needs root and bpftrace)"
+    )
+    add = group.add_argument
+    add("--ebpf", action="store_true", help="run the eBPF fallback (off, with the reason, where it cannot)")
+    add(
+        "--redirection",
+        choices=("auto", "iptables", "none"),
+        default="auto",
+        help="what reaches the proxy: iptables (tracecar init's rules, with the --exclude-* options "
+        "given here), or none; auto: none with --upstream, else iptables",
+    )
+    add(
+        "--proxy-uid",
+        type=init._uid,
+        default=None,
+        metavar="UID",
+        help="the uid whose sockets are the proxy's (default: the --run-as uid, else 1337)",
+    )
+    init.add_exclusion_options(parser)
+    add_fallback_options(parser)
+
+
 def add_fallback_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ebpf-payload-ports",
@@ -65,6 +90,22 @@ def fallback_config(args: argparse.Namespace, netns: int, redirection: str, prox
 
     interception = dataclasses.replace(init.interception_config(args), proxy_uid=proxy_uid)
     return EbpfConfig(Policy(interception, redirection, netns), tuple(args.ebpf_payload_ports))
+
+
+def for_proxy(
+    args: argparse.Namespace, upstream: tuple[str, int] | None, run_as: tuple[int, int] | None
+) -> EbpfConfig:
+    """The fallback of `tracecar proxy --ebpf`: this network namespace, the proxy's uid."""
+    from proxy.ebpf.runner import current_netns  # noqa: PLC0415
+    from proxy.interception.rules import DEFAULT_PROXY_UID  # noqa: PLC0415
+
+    redirection = args.redirection
+    if redirection == "auto":
+        redirection = "none" if upstream else "iptables"
+    uid = args.proxy_uid
+    if uid is None:
+        uid = run_as[0] if run_as else DEFAULT_PROXY_UID
+    return fallback_config(args, current_netns(), redirection, uid)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from typing import TYPE_CHECKING
 
 from propagation import ConfigError
-from proxy.commands import ebpf, init, logs
+from proxy.commands import ebpf
 
 if TYPE_CHECKING:
     from proxy.ebpf.runner import EbpfConfig
@@ -79,36 +80,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="from the end of a request to the response head; past it the client gets 504 (default 60)",
     )
     add("--log-level", default="info", choices=("debug", "info", "warning", "error"), help="default info")
-    _add_ebpf_options(parser)
+    ebpf.add_proxy_options(parser)
     parser.set_defaults(run=run)
 
 
-def _add_ebpf_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group(
-        "eBPF fallback", "spans for the pod's connections the proxy never sees (needs root and bpftrace)"
-    )
-    add = group.add_argument
-    add("--ebpf", action="store_true", help="run the eBPF fallback (off, with the reason, where it cannot)")
-    add(
-        "--redirection",
-        choices=("auto", "iptables", "none"),
-        default="auto",
-        help="what reaches the proxy: iptables (tracecar init's rules, with the --exclude-* options "
-        "given here), or none; auto: none with --upstream, else iptables",
-    )
-    add(
-        "--proxy-uid",
-        type=init._uid,
-        default=None,
-        metavar="UID",
-        help="the uid whose sockets are the proxy's (default: the --run-as uid, else 1337)",
-    )
-    init.add_exclusion_options(parser)
-    ebpf.add_fallback_options(parser)
-
-
 def run(args: argparse.Namespace) -> int:
-    logs.setup(args.log_level)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     from proxy.privileges import parse_run_as  # noqa: PLC0415 - keep `tracecar --help` free of the data path
     from proxy.routes import Routes  # noqa: PLC0415
     from proxy.server import ProxyConfig  # noqa: PLC0415
@@ -128,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         )
         export = from_env(os.environ)
         routes = Routes(args.route)
-        fallback = _fallback(args, config) if args.ebpf else None
+        fallback = ebpf.for_proxy(args, config.upstream, config.run_as) if args.ebpf else None
     except (ConfigError, ValueError, OSError) as error:
         print(f"tracecar proxy: {error}", file=sys.stderr)
         return 2
@@ -138,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
 
     def work(index: int) -> int:
         # One worker runs the fallback: the kernel reports each connection once, not per worker.
-        _run_loop(config, export, routes, admin=index == 0, ebpf=fallback if index == 0 else None)
+        _run_loop(config, export, routes, admin=index == 0, fallback=fallback if index == 0 else None)
         return 0
 
     if args.workers == 1:
@@ -149,26 +130,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_loop(
-    config: ProxyConfig, export: ExportConfig, routes: Routes, admin: bool, ebpf: EbpfConfig | None
+    config: ProxyConfig, export: ExportConfig, routes: Routes, admin: bool, fallback: EbpfConfig | None
 ) -> None:
     import uvloop  # noqa: PLC0415
 
     from proxy import worker  # noqa: PLC0415
 
-    uvloop.run(worker.run(config, export, routes, admin, ebpf))
-
-
-def _fallback(args: argparse.Namespace, config: ProxyConfig) -> EbpfConfig:
-    from proxy.ebpf.runner import current_netns  # noqa: PLC0415
-    from proxy.interception.rules import DEFAULT_PROXY_UID  # noqa: PLC0415
-
-    redirection = args.redirection
-    if redirection == "auto":
-        redirection = "none" if config.upstream else "iptables"
-    uid = args.proxy_uid
-    if uid is None:
-        uid = config.run_as[0] if config.run_as else DEFAULT_PROXY_UID
-    return ebpf.fallback_config(args, current_netns(), redirection, uid)
+    uvloop.run(worker.run(config, export, routes, admin, fallback))
 
 
 def _host_port(value: str) -> tuple[str, int]:
