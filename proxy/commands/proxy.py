@@ -10,8 +10,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from propagation import ConfigError
+from proxy.commands import ebpf
 
 if TYPE_CHECKING:
+    from proxy.ebpf.runner import EbpfConfig
     from proxy.routes import Routes
     from proxy.server import ProxyConfig
     from proxy.spans.config import ExportConfig
@@ -97,6 +99,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "server-first protocols never wait for it",
     )
     add("--log-level", default="info", choices=("debug", "info", "warning", "error"), help="default info")
+    ebpf.add_proxy_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -175,7 +178,8 @@ def run(args: argparse.Namespace) -> int:
         )
         export = from_env(os.environ)
         routes = Routes(args.route)
-    except (ConfigError, ValueError) as error:
+        fallback = ebpf.for_proxy(args, config.upstream, config.run_as) if args.ebpf else None
+    except (ConfigError, ValueError, OSError) as error:
         print(f"tracecar proxy: {error}", file=sys.stderr)
         return 2
     if args.workers < 1:
@@ -183,7 +187,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     def work(index: int) -> int:
-        _run_loop(config, export, routes, admin=index == 0)
+        # One worker runs the fallback: the kernel reports each connection once, not per worker.
+        _run_loop(config, export, routes, admin=index == 0, fallback=fallback if index == 0 else None)
         return 0
 
     if args.workers == 1:
@@ -193,12 +198,14 @@ def run(args: argparse.Namespace) -> int:
     return supervise(args.workers, work)
 
 
-def _run_loop(config: ProxyConfig, export: ExportConfig, routes: Routes, admin: bool) -> None:
+def _run_loop(
+    config: ProxyConfig, export: ExportConfig, routes: Routes, admin: bool, fallback: EbpfConfig | None
+) -> None:
     import uvloop  # noqa: PLC0415
 
     from proxy import worker  # noqa: PLC0415
 
-    uvloop.run(worker.run(config, export, routes, admin))
+    uvloop.run(worker.run(config, export, routes, admin, fallback))
 
 
 def _keys(listed: str) -> frozenset[str]:

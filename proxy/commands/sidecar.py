@@ -15,7 +15,7 @@ import subprocess
 import sys
 from types import FrameType
 
-from proxy.commands import init
+from proxy.commands import ebpf, init
 from proxy.commands.proxy import OPAQUE_PORTS_DEFAULT
 
 HELP = "init + proxy in one process tree, for Docker network mode (run as root with NET_ADMIN)"
@@ -46,6 +46,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="SECONDS",
         help="silent clients go opaque after (default 10)",
     )
+    add("--ebpf", action="store_true", help="also run the eBPF fallback for traffic the rules exclude")
+    ebpf.add_fallback_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -99,4 +101,24 @@ def _proxy_command(args: argparse.Namespace) -> list[str]:
         "--detect-timeout", args.detect_timeout,
         *[option for route in args.route for option in ("--route", route)],
         *([] if args.ipv6 else ["--no-ipv6"]),
+        *(_ebpf_options(args) if args.ebpf else []),
     ]  # fmt: skip
+
+
+def _ebpf_options(args: argparse.Namespace) -> list[str]:
+    """The fallback reports what these very rules leave out: pass them on."""
+
+    def joined(items: tuple[object, ...]) -> str:
+        return ",".join(str(item) for item in items)
+
+    options = [
+        "--ebpf",
+        "--proxy-uid", str(args.proxy_uid),
+        "--ebpf-payload-ports", joined(args.ebpf_payload_ports),
+        "--exclude-inbound-ports", joined(args.exclude_inbound_ports),
+        "--exclude-outbound-ports", joined(args.exclude_outbound_ports),
+        "--exclude-outbound-cidrs", joined(args.exclude_outbound_cidrs),
+    ]  # fmt: skip
+    if args.include_outbound_cidrs is not None:
+        options += ["--include-outbound-cidrs", joined(args.include_outbound_cidrs)]
+    return options
