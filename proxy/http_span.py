@@ -37,12 +37,18 @@ def describe(
     routes: Routes,
     redacted_keys: frozenset[str] = DEFAULT_REDACTED_QUERY_KEYS,
 ) -> HttpSpan:
+    if exchange.http2:
+        from proxy.rpc_span import describe_rpc  # noqa: PLC0415 (it builds on this module)
+
+        rpc = describe_rpc(exchange)
+        if rpc is not None:
+            return rpc
     request = exchange.request
     server = exchange.direction == "inbound"
     method = request.method.decode("latin-1") if request.method in KNOWN_METHODS else "_OTHER"
     path, _, query = request.target.partition(b"?")
     route = routes.route(path) if request.method != b"CONNECT" else request.target.decode("latin-1")
-    host, port = _authority(request.host, exchange.destination)
+    host, port = authority(request.host, exchange.destination)
     attributes: list[Attribute] = [("http.request.method", method)]
     if method == "_OTHER":
         attributes.append(("http.request.method_original", request.method.decode("latin-1")))
@@ -86,7 +92,8 @@ def _client_attributes(exchange: Exchange, host: str, port: int, path: bytes, qu
 
 def _common_attributes(exchange: Exchange) -> list[Attribute]:
     request = exchange.request
-    attributes: list[Attribute] = [("network.protocol.version", "1.0" if request.http10 else "1.1")]
+    version = "2" if exchange.http2 else "1.0" if request.http10 else "1.1"
+    attributes: list[Attribute] = [("network.protocol.version", version)]
     for name, value in request.headers:
         if name.lower() == b"user-agent":
             attributes.append(("user_agent.original", value.decode("latin-1")))
@@ -108,7 +115,7 @@ def _status(exchange: Exchange, server: bool) -> tuple[int, str, str]:
     return UNSET, "", ""
 
 
-def _authority(host_header: bytes, destination: tuple[str, int]) -> tuple[str, int]:
+def authority(host_header: bytes, destination: tuple[str, int]) -> tuple[str, int]:
     """server.address/port: the Host header when there is one (what the client asked for)."""
     if not host_header:
         return destination

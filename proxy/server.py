@@ -17,6 +17,7 @@ from propagation import Propagators, Sampler
 from proxy.accept import Accepted
 from proxy.exchange import Exchange
 from proxy.forwarder import Listener
+from proxy.h2.relay import Relay
 from proxy.pool import Pool
 from proxy.spans.record import SpanRecord
 
@@ -90,6 +91,8 @@ class Proxy:
             )
             for direction in ("inbound", "outbound")
         }
+        for listener in self.listeners.values():
+            listener.handlers["h2"] = Relay
         self.servers: list[asyncio.AbstractServer] = []
         self.ready = False
 
