@@ -1,11 +1,13 @@
 """A real grpcio server for the HTTP/2 tests: service `demo.Echo`, raw bytes in and out (no protoc).
 
-    python -m tests.h2.grpc_app PORT        prints "ready" once serving
+    python -m tests.h2.grpc_app PORT [BACKEND]     prints "ready" once serving
 
 Methods: Unary (echoes the request and the traceparent it saw, as JSON when the request is b"?"),
 Status (request b"<code>": ends with that status), Sleep (request b"<seconds>"), ServerStream
 (request b"<n>": n numbered replies), ClientStream (joins the requests), Bidi (echoes each),
-Metadata (echoes invocation metadata as initial metadata and as trailers).
+Metadata (echoes invocation metadata as initial metadata and as trailers). With BACKEND
+(host:port) it also serves `demo.Front/Call`, which calls the backend's Unary with the trace
+headers it received, as an instrumented application would, and returns the answer.
 """
 
 from __future__ import annotations
@@ -101,15 +103,26 @@ class Methods:
 OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
 
 
-def serve(address: str, workers: int = 32) -> grpc.Server:
+def front(backend: str) -> grpc.GenericRpcHandler:
+    unary = methods(grpc.insecure_channel(backend)).unary
+
+    def call(request: bytes, context: grpc.ServicerContext) -> bytes:
+        trace = tuple((k, v) for k, v in context.invocation_metadata() if k in ("traceparent", "tracestate"))
+        return unary(b"?", metadata=trace, timeout=10)
+
+    handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(call)
+    return grpc.method_handlers_generic_handler("demo.Front", {"Call": handler})
+
+
+def serve(address: str, workers: int = 32, backend: str = "") -> grpc.Server:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=OPTIONS)
-    server.add_generic_rpc_handlers((handlers(),))
+    server.add_generic_rpc_handlers((handlers(), front(backend)) if backend else (handlers(),))
     server.add_insecure_port(address)
     server.start()
     return server
 
 
 if __name__ == "__main__":
-    running = serve(f"[::]:{sys.argv[1]}", int(sys.argv[2]) if len(sys.argv) > 2 else 32)
+    running = serve(f"[::]:{sys.argv[1]}", backend=sys.argv[2] if len(sys.argv) > 2 else "")
     print("ready", flush=True)
     running.wait_for_termination()
