@@ -512,6 +512,17 @@ class Relay(asyncio.Protocol):
                 side.transport.close()
         self.ups.clear()
 
+    def held(self) -> int:
+        """Bytes this connection holds for peers that have not taken them yet (queued or unwritten)."""
+        queued = sum(
+            len(data)
+            for pair in self.down.pairs.values()
+            for flow in (pair.request, pair.response)
+            for data, _ in flow.queue
+        )
+        sides = [self.down, *self.ups]
+        return queued + sum(side.transport.get_write_buffer_size() for side in sides if side.transport)
+
     def _flush(self) -> None:
         self.down.flush()
         for side in self.ups:

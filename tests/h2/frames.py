@@ -19,21 +19,16 @@ from hyperframe.frame import (
 )
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-# A gRPC request head, as "name value" lines.
-GRPC_HEAD = [
-    (name, value)
-    for name, _, value in (
-        line.partition(b" ")
-        for line in (
-            b":method POST",
-            b":scheme http",
-            b":path /demo.Echo/Sleep",
-            b":authority app",
-            b"content-type application/grpc",
-            b"te trailers",
-        )
-    )
-]
+
+
+def grpc_head(path: bytes) -> list[tuple[bytes, bytes]]:
+    """A gRPC request head for `path`, as a client library sends it."""
+    lines = [b":method POST", b":scheme http", b":path " + path, b":authority app"]
+    lines += [b"content-type application/grpc", b"te trailers"]
+    return [(name, value) for name, _, value in (line.partition(b" ") for line in lines)]
+
+
+GRPC_HEAD = grpc_head(b"/demo.Echo/Sleep")
 
 
 class RawClient:

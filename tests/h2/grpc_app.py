@@ -5,7 +5,8 @@
 Methods: Unary (echoes the request and the traceparent it saw, as JSON when the request is b"?"),
 Status (request b"<code>": ends with that status), Sleep (request b"<seconds>"), ServerStream
 (request b"<n>": n numbered replies), ClientStream (joins the requests), Bidi (echoes each),
-Metadata (echoes invocation metadata as initial metadata and as trailers). With BACKEND
+Metadata (echoes invocation metadata as initial metadata and as trailers), Download (request
+b"<n>": n messages of 1 MiB). With BACKEND
 (host:port) it also serves `demo.Front/Call`, which calls the backend's Unary with the trace
 headers it received, as an instrumented application would, and returns the answer.
 """
@@ -47,6 +48,12 @@ def server_stream(request: bytes, context: grpc.ServicerContext) -> Iterator[byt
         yield b"%d" % i
 
 
+def download(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
+    """`request` messages of 1 MiB; message i is filled with byte i % 251, so loss or reordering shows."""
+    for i in range(int(request)):
+        yield bytes((i % 251,)) * (1 << 20)
+
+
 def client_stream(requests: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
     return b"|".join(requests)
 
@@ -73,6 +80,7 @@ def handlers() -> grpc.GenericRpcHandler:
             "Sleep": u(sleep),
             "Metadata": u(metadata),
             "ServerStream": ss(server_stream),
+            "Download": ss(download),
             "ClientStream": cs(client_stream),
             "Bidi": bd(bidi),
         },

@@ -21,6 +21,7 @@ from proxy.exchange import Exchange
 from proxy.forwarder import Listener
 from proxy.h2.relay import Relay
 from proxy.pool import Pool
+from tests.h2.grpc_app import serve
 
 
 class RunningProxy:
@@ -71,6 +72,18 @@ def running_proxy(upstream: tuple[str, int], direction: str = "inbound") -> Iter
     finally:
         proxy.loop.call_soon_threadsafe(proxy.loop.stop)
         proxy.thread.join(5)
+
+
+@contextmanager
+def proxied_app() -> Iterator[RunningProxy]:
+    """The demo gRPC application (tests.h2.grpc_app) on loopback, and a proxy in front of it."""
+    port = free_port()
+    server = serve(f"127.0.0.1:{port}")
+    try:
+        with running_proxy(("127.0.0.1", port)) as proxy:
+            yield proxy
+    finally:
+        server.stop(0)
 
 
 def wait_until(check: Callable[[], object], what: str, timeout_s: float = 10.0) -> None:

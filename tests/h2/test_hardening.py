@@ -13,8 +13,8 @@ from hyperframe.frame import DataFrame, PingFrame, RstStreamFrame, SettingsFrame
 
 from proxy.h2 import flood
 from tests.h2.frames import GRPC_HEAD, RawClient
-from tests.h2.grpc_app import methods, serve
-from tests.h2.harness import RunningProxy, free_port, running_proxy
+from tests.h2.grpc_app import methods
+from tests.h2.harness import RunningProxy, proxied_app
 
 PROTOCOL_ERROR, FRAME_SIZE_ERROR, ENHANCE_YOUR_CALM = 0x1, 0x6, 0xB
 FLOOD = flood.BURST + 200  # comfortably past the burst, sent faster than the sustained rate refills
@@ -27,11 +27,8 @@ def raw_frame(kind: int, stream_id: int, payload: bytes, flags: int = 0) -> byte
 
 @pytest.fixture(scope="module")
 def proxy() -> Iterator[RunningProxy]:
-    port = free_port()
-    server = serve(f"127.0.0.1:{port}")
-    with running_proxy(("127.0.0.1", port)) as running:
+    with proxied_app() as running:
         yield running
-    server.stop(0)
 
 
 @pytest.fixture
