@@ -163,3 +163,14 @@ def test_refused_upstream_is_unavailable_and_the_span_an_error() -> None:
         span = describe(exchange, Routes())
         assert span.status == STATUS_ERROR
         assert ("error.type", "upstream_unreachable") in span.attributes
+
+
+def test_drain_lets_streams_in_flight_finish_then_closes(proxy: RunningProxy, channel: grpc.Channel) -> None:
+    """GOAWAY with the last stream id (RFC 9113 section 6.8): no RPC in flight fails."""
+    echo = methods(channel)
+    future = echo.sleep.future(b"0.5", timeout=10)
+    wait_until(lambda: any(relay.down.pairs for relay in proxy.relays()), "the stream to open")
+    proxy.call(proxy.listener.drain)
+    assert future.result() == b"slept"
+    wait_until(lambda: not proxy.relays(), "the drained connection to close")
+    assert last_stream(proxy).grpc_status == 0
