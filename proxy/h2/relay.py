@@ -70,6 +70,7 @@ class Relay(asyncio.Protocol):
         self.draining = False
         self.last_stream = 0  # after a drain's GOAWAY: streams above this are refused
         self.closed = False
+        self.flush_due = False  # a flush is scheduled for the end of this loop iteration
 
     # -- the client side --------------------------------------------------------------------------
 
@@ -94,7 +95,7 @@ class Relay(asyncio.Protocol):
             self._client_event(event)
             if self.closed:
                 return
-        self._flush()
+        self._flush_soon()
 
     def _client_event(self, event: ev.Event) -> None:  # noqa: PLR0912 (one branch per event type)
         if isinstance(event, ev.RequestReceived):
@@ -307,7 +308,7 @@ class Relay(asyncio.Protocol):
             return
         for event in events:
             self._server_event(side, event)
-        self._flush()
+        self._flush_soon()
 
     def _server_event(self, side: Side, event: ev.Event) -> None:
         if isinstance(event, ev.WindowUpdated | ev.RemoteSettingsChanged):
@@ -523,7 +524,15 @@ class Relay(asyncio.Protocol):
         sides = [self.down, *self.ups]
         return queued + sum(side.transport.get_write_buffer_size() for side in sides if side.transport)
 
+    def _flush_soon(self) -> None:
+        """Write both sides' output once per loop iteration: a client read and an upstream read
+        handled in the same iteration share their send() calls."""
+        if not self.flush_due:
+            self.flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
     def _flush(self) -> None:
+        self.flush_due = False
         self.down.flush()
         for side in self.ups:
             side.flush()
