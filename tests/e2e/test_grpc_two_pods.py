@@ -27,6 +27,7 @@ from tests.netns import Topology
 
 pytestmark = pytest.mark.netns
 INCOMING = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+INCOMING_H2C = "00-7d3efb1b173fecfa5a7d1d6e0b3ee5a1-2f9a1c0b8e7d6c5b-01"
 
 CLIENT_SCRIPT = """
 import sys, grpc
@@ -96,15 +97,19 @@ def test_grpc_span_tree_across_two_pods(pods: dict[str, Any]) -> None:
 
 def test_curl_and_nghttp_speak_h2c_through_both_sidecars(pods: dict[str, Any]) -> None:
     url = f"http://{pods['b_h2c']}/plain/7"
-    curl = pods["a_pod"].run("curl", "-sS", "--http2-prior-knowledge", "-H", f"traceparent: {INCOMING}", url)
+    header = f"traceparent: {INCOMING_H2C}"
+    curl = pods["a_pod"].run("curl", "-sS", "--http2-prior-knowledge", "-H", header, url)
     seen = json.loads(curl.stdout)["seen"]
     assert seen["path"] == "/plain/7"
-    assert seen["traceparent"].split("-")[1] == INCOMING.split("-")[1]  # replaced, same trace
-    assert seen["traceparent"] != INCOMING
+    assert seen["traceparent"].split("-")[1] == INCOMING_H2C.split("-")[1]  # replaced, same trace
+    assert seen["traceparent"] != INCOMING_H2C
     nghttp = pods["a_pod"].run("nghttp", "-n", "-s", url)  # -n: discard the body, -s: statistics
     assert nghttp.returncode == 0
-    spans = spans_of_trace(pods, INCOMING.split("-")[1], 1)
-    server = next(s for s in spans if s["service"] == "back" and s["name"].startswith("GET"))
+    spans = spans_of_trace(pods, INCOMING_H2C.split("-")[1], 2)  # A's CLIENT span, B's SERVER span
+    server = next(s for s in spans if s["service"] == "back" and s["kind"] == KIND_SERVER)
+    client = next(s for s in spans if s["service"] == "front" and s["kind"] == KIND_CLIENT)
+    assert server["parent_span_id"] == client["span_id"]
+    assert server["name"] == "GET /plain/{id}"
     assert server["attributes"]["network.protocol.version"] == "2"
     assert server["attributes"]["http.response.status_code"] == 200
 
