@@ -30,7 +30,7 @@ INCOMING = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 INCOMING_H2C = "00-7d3efb1b173fecfa5a7d1d6e0b3ee5a1-2f9a1c0b8e7d6c5b-01"
 
 CLIENT_SCRIPT = """
-import sys, grpc
+import asyncio, sys, grpc, grpc.aio
 from tests.h2.grpc_app import methods
 channel = grpc.insecure_channel(sys.argv[1])
 call = channel.unary_unary("/demo.Front/Call")
@@ -40,6 +40,12 @@ try:
     echo.status(b"14", timeout=10)
 except grpc.RpcError as error:
     print(error.code().name)
+
+async def streams():
+    async with grpc.aio.insecure_channel(sys.argv[1]) as aio:
+        replies = [r async for r in aio.unary_stream("/demo.Echo/ServerStream")(b"3", timeout=10)]
+        print(b",".join(replies).decode())
+asyncio.run(streams())
 """
 
 
@@ -72,7 +78,8 @@ def pods(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 def test_grpc_span_tree_across_two_pods(pods: dict[str, Any]) -> None:
     result = pods["client"].run(*python("-c", CLIENT_SCRIPT, pods["a"], INCOMING))
-    answer, status = result.stdout.strip().splitlines()
+    answer, status, streamed = result.stdout.strip().splitlines()
+    assert streamed == "0,1,2"  # grpc.aio, server streaming, through A's sidecar
     trace_id = INCOMING.split("-")[1]
     assert json.loads(answer)["traceparent"].split("-")[1] == trace_id
     assert status == "UNAVAILABLE"  # the status B's application chose, through both sidecars

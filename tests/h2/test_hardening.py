@@ -91,3 +91,12 @@ def test_empty_data_flood(client: RawClient) -> None:
     client.send(client.headers(1, GRPC_HEAD))
     client.send(b"".join(DataFrame(1, b"").serialize() for _ in range(FLOOD)))
     assert client.ending() == ("goaway", ENHANCE_YOUR_CALM)
+
+
+def test_continuation_flood(client: RawClient) -> None:
+    """CVE-2024-27316: a header block that never ends is not buffered without bound."""
+    first = raw_frame(0x1, 1, client.encoder.encode(GRPC_HEAD))  # HEADERS without END_HEADERS
+    filler = raw_frame(0x9, 1, client.encoder.encode([(b"x-more", b"v" * 1000)]))  # CONTINUATION
+    client.send(first + filler * 200)
+    kind, code = client.ending()
+    assert kind == "goaway" and code in (PROTOCOL_ERROR, ENHANCE_YOUR_CALM), (kind, code)
