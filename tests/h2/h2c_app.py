@@ -1,5 +1,6 @@
 """A plain HTTP/2 (h2c, prior knowledge) application for curl, nghttp and h2load: every request is
-answered 200 with JSON naming the path and the trace context it arrived with.
+answered 200 with JSON naming the path and the trace context it arrived with; `/reset` gets a
+response head and then RST_STREAM(INTERNAL_ERROR).
 
     python -m tests.h2.h2c_app PORT        prints "ready" once serving
 """
@@ -36,6 +37,10 @@ class App(asyncio.Protocol):
             self.transport.write(self.conn.data_to_send())
 
     def answer(self, stream_id: int, headers: dict[bytes, bytes]) -> None:
+        if headers.get(b":path") == b"/reset":  # a response that breaks off: head, then RST_STREAM
+            self.conn.send_headers(stream_id, [(b":status", b"200")])
+            self.conn.reset_stream(stream_id, error_code=0x2)
+            return
         seen = {
             "path": headers.get(b":path", b"").decode(),
             "traceparent": (headers.get(b"traceparent") or b"").decode() or None,

@@ -174,3 +174,12 @@ def test_drain_lets_streams_in_flight_finish_then_closes(proxy: RunningProxy, ch
     assert future.result() == b"slept"
     wait_until(lambda: not proxy.relays(), "the drained connection to close")
     assert last_stream(proxy).grpc_status == 0
+
+
+def test_a_slow_stream_does_not_stall_the_others(proxy: RunningProxy, channel: grpc.Channel) -> None:
+    echo = methods(channel)
+    slow = echo.sleep.future(b"1", timeout=10)
+    for i in range(20):  # on the same connection, while the slow one is in flight
+        assert echo.unary(b"%d" % i, timeout=5) == b"%d" % i
+    assert not slow.done()
+    assert slow.result() == b"slept"
