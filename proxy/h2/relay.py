@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import h2.events as ev
 from h2.connection import H2Connection
 from h2.errors import ErrorCodes
-from h2.exceptions import ProtocolError
+from h2.exceptions import H2Error, ProtocolError
 from hyperframe.frame import GoAwayFrame
 
 from proxy.forwarder import stream
@@ -92,7 +92,10 @@ class Relay(asyncio.Protocol):
             self._abandon("protocol_error")
             return
         for event in events:
-            self._client_event(event)
+            try:
+                self._client_event(event)
+            except H2Error as error:  # a state we did not foresee: that stream fails, not the rest
+                self._stream_failed(self.down.pairs.get(getattr(event, "stream_id", 0)), error)
             if self.closed:
                 return
         self._flush_soon()
@@ -307,8 +310,23 @@ class Relay(asyncio.Protocol):
             self._flush()
             return
         for event in events:
-            self._server_event(side, event)
+            try:
+                self._server_event(side, event)
+            except H2Error as error:
+                self._stream_failed(side.pairs.get(getattr(event, "stream_id", 0)), error)
         self._flush_soon()
+
+    def _stream_failed(self, pair: Pair | None, error: H2Error) -> None:
+        log.warning("%s HTTP/2 stream failed in the proxy: %r", self.listener.direction, error)
+        if pair is None:
+            return
+        pair.request.finished = pair.response.finished = True
+        _reset(self.down.conn, pair.down_id, ErrorCodes.INTERNAL_ERROR)
+        self._reset_upstream(pair, ErrorCodes.CANCEL)
+        pair.exchange.error_type = "proxy_error"
+        if pair.exchange.grpc and pair.exchange.grpc_status < 0:
+            pair.exchange.grpc_status = grpc.INTERNAL
+        self._finish(pair)
 
     def _server_event(self, side: Side, event: ev.Event) -> None:
         if isinstance(event, ev.WindowUpdated | ev.RemoteSettingsChanged):
