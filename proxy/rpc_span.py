@@ -42,10 +42,8 @@ def describe_rpc(exchange: Exchange) -> HttpSpan | None:
     if code >= 0:
         attributes.append(("rpc.grpc.status_code", code))
     status, message = _status(exchange, server)
-    if exchange.error_type:
-        attributes.append(("error.type", exchange.error_type))
-    elif status == ERROR:
-        attributes.append(("error.type", _code_name(code)))
+    if status == ERROR:  # a cancelled call is no error of the server's: no error.type either
+        attributes.append(("error.type", exchange.error_type or _code_name(code)))
     return HttpSpan(path or "grpc", SERVER if server else CLIENT, attributes, status, message)
 
 

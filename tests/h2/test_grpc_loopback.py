@@ -116,7 +116,13 @@ def test_client_cancellation_resets_the_upstream_stream(proxy: RunningProxy, cha
     exchange = last_stream(proxy)
     assert exchange.error_type == "cancelled"
     assert exchange.grpc_status == 1
-    assert describe(exchange, Routes()).status == STATUS_UNSET  # CANCELLED is not a server error
+    span = describe(exchange, Routes())
+    assert span.status == STATUS_UNSET  # CANCELLED is not a server error
+    assert "error.type" not in dict(span.attributes)
+    exchange.direction = "outbound"
+    client = describe(exchange, Routes())
+    assert client.status == STATUS_ERROR
+    assert dict(client.attributes)["error.type"] == "cancelled"
 
 
 def test_16_mb_messages_both_ways(proxy: RunningProxy, channel: grpc.Channel) -> None:
