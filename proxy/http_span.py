@@ -48,7 +48,7 @@ def describe(
     method = request.method.decode("latin-1") if request.method in KNOWN_METHODS else "_OTHER"
     path, _, query = request.target.partition(b"?")
     route = routes.route(path) if request.method != b"CONNECT" else request.target.decode("latin-1")
-    host, port = authority(request.host, exchange.destination)
+    host, port = _authority(request.host, exchange.destination)
     attributes: list[Attribute] = [("http.request.method", method)]
     if method == "_OTHER":
         attributes.append(("http.request.method_original", request.method.decode("latin-1")))
@@ -115,7 +115,7 @@ def _status(exchange: Exchange, server: bool) -> tuple[int, str, str]:
     return UNSET, "", ""
 
 
-def authority(host_header: bytes, destination: tuple[str, int]) -> tuple[str, int]:
+def _authority(host_header: bytes, destination: tuple[str, int]) -> tuple[str, int]:
     """server.address/port: the Host header when there is one (what the client asked for)."""
     if not host_header:
         return destination

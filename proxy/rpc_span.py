@@ -10,7 +10,8 @@ from __future__ import annotations
 from proxy.exchange import Exchange
 from proxy.h2 import grpc
 from proxy.h2.exchange import StreamExchange
-from proxy.http_span import CLIENT, ERROR, SERVER, UNSET, HttpSpan, authority
+from proxy.http_span import CLIENT, ERROR, SERVER, UNSET, HttpSpan
+from proxy.http_span import _authority as authority  # the same server.address rules as HTTP
 from proxy.spans.record import Attribute
 
 

@@ -13,11 +13,11 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import proxy.h2.relay
 from propagation import Propagators, Sampler
 from proxy.accept import Accepted
 from proxy.exchange import Exchange
 from proxy.forwarder import Listener
-from proxy.h2.relay import Relay
 from proxy.pool import Pool
 from proxy.spans.record import SpanRecord
 
@@ -91,10 +91,10 @@ class Proxy:
             )
             for direction in ("inbound", "outbound")
         }
-        for listener in self.listeners.values():
-            listener.handlers["h2"] = Relay
         self.servers: list[asyncio.AbstractServer] = []
         self.ready = False
+        for listener in self.listeners.values():
+            listener.handlers["h2"] = proxy.h2.relay.Relay
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
