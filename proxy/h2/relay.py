@@ -23,7 +23,7 @@ from hyperframe.frame import GoAwayFrame
 from proxy.forwarder import stream
 from proxy.h2 import flood, grpc
 from proxy.h2.exchange import StreamExchange, header_value, stream_exchange
-from proxy.h2.streams import Pair, new_connection, pump, start
+from proxy.h2.streams import IDLE_TIMEOUT_S, Pair, new_connection, pump, start
 from proxy.handoff import Handoff
 from proxy.tasks import spawn
 from proxy.throttled_log import ThrottledLog
@@ -71,6 +71,7 @@ class Relay(asyncio.Protocol):
         self.last_stream = 0  # after a drain's GOAWAY: streams above this are refused
         self.closed = False
         self.flush_due = False  # a flush is scheduled for the end of this loop iteration
+        self.idle_since = time.monotonic()  # when the last stream ended (see expire)
 
     # -- the client side --------------------------------------------------------------------------
 
@@ -201,6 +202,12 @@ class Relay(asyncio.Protocol):
         self.down.paused = False
         self._pump_into(self.down, 0)
         self._flush()
+
+    def expire(self, now: float) -> None:
+        """The listener's periodic sweep: a connection without streams for `IDLE_TIMEOUT_S` is
+        closed with a graceful GOAWAY, as an idle HTTP/1 keep-alive connection is closed."""
+        if not self.down.pairs and not self.closed and now - self.idle_since >= IDLE_TIMEOUT_S:
+            self.drain()
 
     def drain(self) -> None:
         """Graceful GOAWAY (RFC 9113 section 6.8): streams already opened finish, new ones are refused."""
@@ -493,6 +500,8 @@ class Relay(asyncio.Protocol):
         if listener.active is not None:
             listener.active.end(exchange.context)
         listener.finished(exchange)
+        if not self.down.pairs:
+            self.idle_since = time.monotonic()
         self._close_idle_upstreams()
         self._close_if_done()
 

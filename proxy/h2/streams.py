@@ -25,6 +25,7 @@ MAX_FRAME = 1 << 16  # the largest frame we accept: fewer frames to parse for la
 MAX_STREAMS = 1024  # concurrent streams a client may open on one connection
 MAX_HEADER_LIST = 64 * 1024  # decoded header section, as for HTTP/1 (proxy.http1.head)
 DEFAULT_WINDOW = 65_535  # RFC 9113 section 6.9.2
+IDLE_TIMEOUT_S = 300.0  # a client connection with no stream open is closed (GOAWAY) after this
 # What one connection may hold at once: each direction's unacknowledged window, plus what one read
 # can add to a transport's write buffer before it reports being over its high-water mark.
 MAX_HELD = 2 * CONNECTION_WINDOW + 2 * (256 << 10)

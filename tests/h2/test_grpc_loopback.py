@@ -8,6 +8,7 @@ and what the stream's exchange (its span and metrics source) recorded.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 import grpc
@@ -15,6 +16,7 @@ import grpc.aio
 import pytest
 
 from proxy.h2.exchange import StreamExchange
+from proxy.h2.streams import IDLE_TIMEOUT_S
 from proxy.http_span import describe
 from proxy.routes import Routes
 from proxy.spans.record import STATUS_ERROR, STATUS_UNSET
@@ -189,3 +191,19 @@ def test_a_slow_stream_does_not_stall_the_others(proxy: RunningProxy, channel: g
         assert echo.unary(b"%d" % i, timeout=5) == b"%d" % i
     assert not slow.done()
     assert slow.result() == b"slept"
+
+
+def test_an_idle_connection_is_closed_and_the_client_reconnects(
+    proxy: RunningProxy, channel: grpc.Channel
+) -> None:
+    echo = methods(channel)
+    assert echo.unary(b"one", timeout=5) == b"one"
+    later = time.monotonic() + IDLE_TIMEOUT_S + 1
+
+    def sweep() -> None:  # what the listener's periodic sweep does, at a time past the timeout
+        for relay in proxy.relays():
+            relay.expire(later)
+
+    proxy.call(sweep)
+    wait_until(lambda: not proxy.relays(), "the idle connection to close")
+    assert echo.unary(b"two", timeout=5) == b"two"
