@@ -13,6 +13,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import proxy.h2.relay
 from propagation import Propagators, Sampler
 from proxy.accept import Accepted
 from proxy.exchange import Exchange
@@ -117,6 +118,8 @@ class Proxy:
             listener.handlers.update({OPAQUE: Relay, TLS: Relay})
         self.servers: list[asyncio.AbstractServer] = []
         self.ready = False
+        for listener in self.listeners.values():
+            listener.handlers["h2"] = proxy.h2.relay.Relay
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

@@ -86,7 +86,9 @@ def test_the_standalone_fallback_reports_accepted_refused_and_reset_connections(
     assert commands[0]["kind"] == KIND_SERVER  # this pod serves the database
     connections = [s for s in spans if "tracecar.tcp.end" in s["attributes"]]
     assert len(connections) + len(commands) == len(spans)
-    by_end = {(s["attributes"]["tracecar.tcp.end"], s["attributes"].get("error.type")): s for s in connections}
+    by_end = {
+        (c["attributes"]["tracecar.tcp.end"], c["attributes"].get("error.type")): c for c in connections
+    }
     assert set(by_end) == {("close", None), ("close", "connection_refused"), ("reset", "reset")}
     span = by_end["close", None]
     attributes = span["attributes"]
