@@ -35,7 +35,7 @@ def _grouped(
                 (r for r in rows if (r.config, r.scenario) == (config, scenario) and r.outcome == OK), None
             )
             measured = None if found is None else value(found)
-            heights.append(measured or 0.0)
+            heights.append(measured if measured else float("nan"))  # no bar: failed or skipped
         axes.bar([s + i * width for s in range(len(scenarios))], heights, width, label=config)
     axes.set_xticks(
         [s + width * (len(configs) - 1) / 2 for s in range(len(scenarios))], scenarios, rotation=20
@@ -43,7 +43,7 @@ def _grouped(
     axes.set_ylabel(unit)
     axes.set_title(title)
     if log:
-        axes.set_yscale("symlog")
+        axes.set_yscale("log")
     axes.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
@@ -64,7 +64,8 @@ def draw(rows: list[Measurement], configs: list[str], scenarios: list[str], out:
     ]  # fmt: skip
     _grouped(
         latency_rows, scenarios=percentiles, configs=configs, value=lambda r: r.latency_ms.get(r.scenario),
-        title=f"Latency at 1,000 req/s ({LATENCY_SCENARIO}, hey)", unit="ms", path=out / "latency.png",
+        title=f"Latency at 1,000 req/s ({LATENCY_SCENARIO}, hey)", unit="ms (log)", path=out / "latency.png",
+        log=True,
     )  # fmt: skip
     proxies = [c for c in configs if c != "direct"]
     _grouped(

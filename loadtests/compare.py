@@ -99,7 +99,9 @@ def _profile(stage: Stage, args: argparse.Namespace, out: Path) -> profiles.Prof
     note = (
         f"py-spy ({profiles.RATE_HZ} Hz, non-blocking, on-CPU stacks) of {SUBJECT}'s busiest process "
         f"during an extra {args.duration:.0f} s run of `{PROFILE_SCENARIO}`. Functions compiled with mypyc "
-        "have no Python frames: their time shows in the Python function that called them."
+        "have no Python frames: their time shows in the Python function that called them. The self time of "
+        "`Runner.run` is uvloop's C event loop (epoll and the socket reads it does); that of a function "
+        "calling `transport.write` includes the `send` system call uvloop makes at once."
     )
     svg = f"{name}.svg" if (out / f"{name}.svg").exists() else None
     return profiles.Profile(note, svg, samples, hotspots)
@@ -115,8 +117,7 @@ def run_config(
             rows = _config_rows(stage, scenarios, args)
             if args.profile and config.name == SUBJECT:
                 profile = _profile(stage, args, out)
-            starts = ", ".join(f"{s:.2f} s" for s in stage.start_seconds) or "(no proxy)"
-            return rows, starts, profile
+            return rows, stage.describe_starts(), profile
     except (StageError, AssertionError, RuntimeError, OSError) as error:
         reason = f"the stage did not come up: {type(error).__name__}: {error}"[:1500]
         return [Measurement(config.name, s.name, FAILED, reason) for s in scenarios], "failed", profile

@@ -42,6 +42,7 @@ def real_uid(status: str) -> int:
 class Sample:
     cpu_s: float  # CPU seconds of all the processes so far
     peak_rss_kib: dict[int, int]  # pid -> VmHWM
+    rss_kib: dict[int, int]  # pid -> VmRSS now
 
 
 def _read(path: Path) -> str | None:
@@ -70,7 +71,7 @@ class ProxyProcesses:
         return mine
 
     def sample(self) -> Sample:
-        ticks, peaks = 0, {}
+        ticks, peaks, now = 0, {}, {}
         for pid in self.pids():
             stat, status = _read(Path(f"/proc/{pid}/stat")), _read(Path(f"/proc/{pid}/status"))
             if stat is None or status is None:
@@ -79,7 +80,10 @@ class ProxyProcesses:
             peak = status_field_kib(status, "VmHWM")
             if peak is not None:
                 peaks[pid] = peak
-        return Sample(ticks / CLOCK_TICKS, peaks)
+            rss = status_field_kib(status, "VmRSS")
+            if rss is not None:
+                now[pid] = rss
+        return Sample(ticks / CLOCK_TICKS, peaks, now)
 
     def busiest(self) -> int | None:
         """The pid that has used the most CPU so far: the worker, not a supervisor."""

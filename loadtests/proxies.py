@@ -116,7 +116,7 @@ def ensure_peers_venv(log: Path) -> Path:
 
 
 def _mitmproxy(launch: Launch) -> subprocess.Popen[str]:
-    mitmdump = ensure_peers_venv(launch.log)
+    mitmdump = ensure_peers_venv(launch.log.with_name("mitmproxy-install.log"))
     install_redirection(launch.pod)
     home = _owned_dir(launch.workdir / "mitmproxy-home")
     argv = [

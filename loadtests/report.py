@@ -108,7 +108,7 @@ def render(data: ReportInput) -> str:
         *_goals(data.verdicts),
         "## Configurations",
         "",
-        "| config | what | proxy start to listening |",
+        "| config | what | proxy start to listening, RSS once listening |",
     ]
     lines.append("| --- | --- | --- |")
     lines += [f"| {name} | {what} | {start} |" for name, what, start in data.configs]

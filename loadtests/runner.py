@@ -11,7 +11,7 @@ import time
 
 from loadtests.measurement import FAILED, SKIPPED, Measurement
 from loadtests.scenarios import Scenario
-from loadtests.stage import Stage, StageError, tail
+from loadtests.stage import Stage, StageError
 from loadtests.tool_output import ToolOutputError
 
 TOOL_GRACE_S = 60.0  # beyond its duration, how long a tool may take before it is called hung
@@ -79,6 +79,9 @@ def _measured_run(stage: Stage, scenario: Scenario, seconds: float, row: Measure
         result.errors,
     )
     row.latency_ms = result.latency_ms
+    if stage.config.exports_spans:  # tracecar's own counters: errors by type, spans, connections
+        metrics_log = stage.logs / f"{stage.config.name}-{scenario.name}-metrics.txt"
+        metrics_log.write_text(stage.metrics_text())
     row.mib_per_s = None if result.bytes_per_s is None else result.bytes_per_s / 2**20
     if before is not None and after is not None:
         row.proxy_cpu_s = after.cpu_s - before.cpu_s
@@ -95,7 +98,7 @@ def _measured_run(stage: Stage, scenario: Scenario, seconds: float, row: Measure
             "spans_dropped": _delta(metrics, metrics_before, "tracecar_spans_dropped_total"),
         }
     if result.requests == 0 or result.successes == 0:
-        raise ToolOutputError(f"no request succeeded; see logs/{log.name}: {tail(log, 400)}")
+        raise ToolOutputError(f"no request succeeded ({result.requests} completed); see logs/{log.name}")
 
 
 def _delta(after: dict[str, float], before: dict[str, float], name: str) -> float:

@@ -44,7 +44,6 @@ _APP_SERVERS = """\
     }}
     server {{
         listen {h2_port} http2 backlog=4096;
-        http2_max_requests 100000000;
         root {dir}/www;
     }}"""
 

@@ -66,6 +66,7 @@ class Stage:
     spans_file: Path
     proxy: subprocess.Popen[str] | None = None
     start_seconds: list[float] = field(default_factory=list)  # proxy start to listening, each start
+    idle_rss_mib: list[float] = field(default_factory=list)  # the largest proxy process once listening
 
     @property
     def processes(self) -> ProxyProcesses:
@@ -94,6 +95,12 @@ class Stage:
 
         wait_for(up, START_TIMEOUT_S, f"{self.config.name} to listen")
         self.start_seconds.append(time.monotonic() - started)
+        self.idle_rss_mib.append(max(self.processes.sample().rss_kib.values(), default=0) / 1024)
+
+    def describe_starts(self) -> str:
+        """Each start of the proxy: seconds to listening, and its idle RSS then."""
+        starts = zip(self.start_seconds, self.idle_rss_mib, strict=True)
+        return "; ".join(f"{s:.2f} s, {mib:.1f} MiB idle" for s, mib in starts) or "(no proxy)"
 
     def proxy_exit(self) -> str | None:
         """Why the proxy is gone, or None while it runs."""
@@ -107,9 +114,13 @@ class Stage:
         except FileNotFoundError:
             return 0
 
-    def metrics(self) -> dict[str, float]:
+    def metrics_text(self) -> str:
+        """tracecar's /metrics (of the admin worker), or "" if it does not answer."""
         answer = self.pod.run("curl", "-sS", "--max-time", "5", ADMIN_URL, check=False)
-        return parse_prometheus(answer.stdout) if answer.returncode == 0 else {}
+        return answer.stdout if answer.returncode == 0 else ""
+
+    def metrics(self) -> dict[str, float]:
+        return parse_prometheus(self.metrics_text())
 
 
 def _start_app(pod: Pod, workdir: Path, logs: Path, prefix: str) -> None:
