@@ -25,10 +25,22 @@ METHOD = """\
 - Proxy CPU: utime + stime from `/proc/<pid>/stat` of every uid-1337 process in the pod, sampled
   around the measured run (after the warm-up). Peak RSS: `VmHWM` of each such process, reset before
   each scenario (`clear_refs`); the largest one is shown.
+- TIME-WAIT: the sockets in that state in the pod before each scenario. A proxy that opens a
+  connection per request leaves thousands; they make later connects slower (the kernel searches for a
+  free port) and can exhaust the ephemeral ports, so the scenarios that leave them run last.
 - Spans: tracecar's `/metrics` (`tracecar_spans_exported_total`, `tracecar_spans_dropped_total`; with
   `--workers 2` these count the admin worker only) and the receiver's own count, against the
   requests hey completed.
 """
+
+
+_NOTES = {
+    "pod_time_wait_before": "TIME-WAIT in pod before",
+    "spans_expected": "spans expected",
+    "spans_received": "received",
+    "spans_exported": "exported",
+    "spans_dropped": "dropped",
+}
 
 
 @dataclass
@@ -67,7 +79,7 @@ def _row(row: Measurement) -> str:
     if row.outcome != OK:
         reason = (row.error or "").replace("|", "\\|").replace("\n", " ")[:300]
         return f"| {row.config} | {row.outcome}: {reason} |||||||||"
-    extra = ", ".join(f"{k.removeprefix('spans_')} {v:,.0f}" for k, v in row.extra.items())
+    extra = ", ".join(f"{_NOTES.get(k, k)} {v:,.0f}" for k, v in row.extra.items())
     return (
         f"| {row.config} | {_num(row.rate)} | {_num(row.mib_per_s, 1)} | {_latency(row, 'p50')} | "
         f"{_latency(row, 'p99')} | {_latency(row, 'max')} | {row.errors:,} | "
@@ -80,7 +92,7 @@ def _scenario(name: str, title: str, rows: list[Measurement]) -> list[str]:
     lines = [f"### {name}: {title}", ""]
     lines.append(
         "| config | req/s | MiB/s | p50 ms | p99 ms | max ms | errors | proxy CPU us/req "
-        "| vCPU per 1k req/s | peak RSS MiB | spans |"
+        "| vCPU per 1k req/s | peak RSS MiB | notes |"
     )
     lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     lines += [_row(r) for r in rows if r.scenario == name]

@@ -60,6 +60,7 @@ def _measured_run(stage: Stage, scenario: Scenario, seconds: float, row: Measure
     processes = stage.processes if stage.config.start is not None else None
     spans_before = _settled_spans(stage, 1 << 62, 1.5) if scenario.spans else 0
     metrics_before = stage.metrics() if scenario.spans else {}
+    row.extra["pod_time_wait_before"] = float(stage.time_wait_sockets())
     if processes is not None:
         processes.reset_peak_rss()
     before = processes.sample() if processes is not None else None
@@ -91,7 +92,7 @@ def _measured_run(stage: Stage, scenario: Scenario, seconds: float, row: Measure
         expected = result.successes or 0
         received = _settled_spans(stage, spans_before + expected, 5.0) - spans_before
         metrics = stage.metrics()
-        row.extra = {
+        row.extra |= {
             "spans_expected": expected,
             "spans_received": received,
             "spans_exported": _delta(metrics, metrics_before, "tracecar_spans_exported_total"),

@@ -108,6 +108,10 @@ class Stage:
             return None
         return f"the proxy exited with {self.proxy.returncode}: {tail(self.proxy_log, 800)}"
 
+    def time_wait_sockets(self) -> int:
+        """Sockets in TIME-WAIT in the pod: what earlier scenarios leave for the next one's connects."""
+        return len(self.pod.run("ss", "-tanH", "state", "time-wait").stdout.splitlines())
+
     def spans_received(self) -> int:
         try:
             return int(self.spans_file.read_text() or 0)
