@@ -28,6 +28,7 @@ def _grouped(
 ) -> None:
     figure, axes = plt.subplots(figsize=(max(6.0, 1.3 * len(scenarios) + 2), 4.5))
     width = 0.8 / max(1, len(configs))
+    drawn = False
     for i, config in enumerate(configs):
         heights = []
         for scenario in scenarios:
@@ -36,13 +37,14 @@ def _grouped(
             )
             measured = None if found is None else value(found)
             heights.append(measured if measured else float("nan"))  # no bar: failed or skipped
+            drawn = drawn or bool(measured)
         axes.bar([s + i * width for s in range(len(scenarios))], heights, width, label=config)
     axes.set_xticks(
         [s + width * (len(configs) - 1) / 2 for s in range(len(scenarios))], scenarios, rotation=20
     )
     axes.set_ylabel(unit)
     axes.set_title(title)
-    if log:
+    if log and drawn:  # a log scale of nothing is an error; an empty chart is the honest answer
         axes.set_yscale("log")
     axes.legend(fontsize="small")
     figure.tight_layout()

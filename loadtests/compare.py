@@ -15,6 +15,7 @@ import datetime
 import json
 import os
 import platform
+import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -116,7 +117,10 @@ def run_config(
         with open_stage(config, out / "logs") as stage:
             rows = _config_rows(stage, scenarios, args)
             if args.profile and config.name == SUBJECT:
-                profile = _profile(stage, args, out)
+                try:
+                    profile = _profile(stage, args, out)
+                except (OSError, StageError, subprocess.SubprocessError) as error:  # keep the rows
+                    profile = profiles.Profile(f"the profile failed: {type(error).__name__}: {error}")
             return rows, stage.describe_starts(), profile
     except (StageError, AssertionError, RuntimeError, OSError) as error:
         reason = f"the stage did not come up: {type(error).__name__}: {error}"[:1500]
@@ -155,7 +159,11 @@ def main(argv: list[str] | None = None) -> int:
         configs.append((name, CONFIGS[name].title, starts))
         profile = config_profile or profile
     verdicts = evaluate(rows)
-    chart_names = charts.draw(rows, args.config_names, args.scenario_names, out)
+    try:
+        chart_names = charts.draw(rows, args.config_names, args.scenario_names, out)
+    except (ValueError, OSError) as error:  # the numbers matter more than their pictures
+        facts["charts"] = f"not drawn: {type(error).__name__}: {error}"
+        chart_names = []
     scenarios = [(n, SCENARIOS[n].title) for n in args.scenario_names]
     report = ReportInput(facts, configs, scenarios, rows, verdicts, chart_names, profile)
     (out / "report.md").write_text(render(report))

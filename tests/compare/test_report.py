@@ -68,3 +68,9 @@ def test_charts_are_png_files(tmp_path: Path) -> None:
     assert names == ["throughput.png", "latency.png", "cpu.png"]
     for name in names:
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_charts_of_a_run_where_nothing_succeeded(tmp_path: Path) -> None:
+    failed = [Measurement(c, s, FAILED, "down") for c in CONFIGS for s in SCENARIOS]
+    assert charts.draw(failed, CONFIGS, ["h1-1k"], tmp_path) == ["throughput.png", "latency.png", "cpu.png"]
+    assert (tmp_path / "latency.png").exists()
