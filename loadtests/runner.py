@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 from loadtests.measurement import FAILED, SKIPPED, Measurement
 from loadtests.scenarios import Scenario
@@ -68,10 +69,9 @@ def _measured_run(stage: Stage, scenario: Scenario, seconds: float, row: Measure
     after = processes.sample() if processes is not None else None
     log = stage.logs / f"{stage.config.name}-{scenario.name}.txt"
     log.write_text(f"$ {' '.join(done.args)}\n{done.stdout}\n--- stderr\n{done.stderr}")
+    tool = Path(scenario.command(stage.address, seconds)[0]).name
     if done.returncode != 0:
-        raise ToolOutputError(
-            f"{done.args[4]} exited {done.returncode}: {(done.stderr or done.stdout)[-800:]}"
-        )
+        raise ToolOutputError(f"{tool} exited {done.returncode}: {(done.stderr or done.stdout)[-800:]}")
     result = scenario.parse(done.stdout)
     row.requests, row.seconds, row.rate, row.errors = (
         result.requests,
