@@ -38,13 +38,6 @@ def test_every_subcommand_explains_itself() -> None:
         assert f"usage: tracecar {name}" in sub.stdout
 
 
-def test_demo_keeps_one_trace() -> None:
-    result = tracecar("demo")
-    assert result.returncode == 0, result.stderr
-    assert "one trace, each hop the child of the one before: yes" in result.stdout
-    assert "x-b3-traceid" in result.stdout
-
-
 def test_context_decodes_and_forwards() -> None:
     result = tracecar(
         "context",

@@ -1,0 +1,82 @@
+"""The demo's closing report: requests, traces, spans per service, errors, two waterfalls, the broken
+hop and what database-command linking recovered, and where the web page is. As text or as JSON."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from proxy.collector.terminal import render_waterfall
+from proxy.demo.run import Capabilities
+from proxy.demo.summary import Findings
+from proxy.demo.traffic import Tally
+
+
+@dataclass(frozen=True)
+class Result:
+    tally: Tally
+    found: Findings
+    capabilities: Capabilities
+    web_url: str
+    db_path: str
+
+    def as_json(self) -> dict[str, Any]:
+        tally = self.tally
+        statuses = {str(status): count for status, count in sorted(tally.statuses.items())}
+        return {
+            "requests": {"sent": tally.sent, "ok": tally.ok, "failed": tally.failed, "by_status": statuses},
+            **self.found.as_json(),
+            "capabilities": asdict(self.capabilities),
+            "web_url": self.web_url,
+            "db": self.db_path,
+        }
+
+
+def render(result: Result, color: bool = False, width: int | None = None) -> str:
+    width = width or min(140, shutil.get_terminal_size((120, 24)).columns)
+    found, tally = result.found, result.tally
+    if not found.traces:
+        return "\nNo traces arrived at the collector: the sidecars' logs are kept (see above)."
+    services = ", ".join(f"{service} {count}" for service, count in found.per_service.items())
+    lines = [
+        "",
+        f"requests  {tally.sent} sent, {tally.ok} ok, {tally.failed} failed ({_statuses(tally)})",
+        f"traces    {found.traces}, with {found.spans} spans: {services}",
+        f"errors    {found.error_spans} spans with an error status",
+    ]
+    for title, trace in (
+        ("A complete trace: frontend -> checkout over gRPC", found.complete),
+        ("A failed order", found.failed),
+    ):
+        if trace:
+            lines += ["", title, "", render_waterfall(trace, width=width, color=color)]
+    lines += ["", *_broken_hop(result, width, color), "", f"Traces in your browser: {result.web_url}"]
+    return "\n".join(lines)
+
+
+def _statuses(tally: Tally) -> str:
+    names = {0: "no answer"}
+    return ", ".join(f"{names.get(s, s)}: {n}" for s, n in sorted(tally.statuses.items()))
+
+
+def _broken_hop(result: Result, width: int, color: bool) -> list[str]:
+    found = result.found
+    lines = [
+        f"The broken hop: checkout does not pass the trace context on to inventory, so its "
+        f"{found.broken_traces} calls there each started a trace of their own (above, the trace ends "
+        "at checkout's gRPC server span)."
+    ]
+    if found.broken:
+        lines += ["One of them:", "", render_waterfall(found.broken, width=width, color=color), ""]
+    if not result.capabilities.db_linking:
+        lines.append("Redis commands: this build of the proxy does not trace them yet.")
+    elif found.db_spans:
+        lines.append(
+            f"Redis commands: {found.db_spans} spans, {found.db_linked} of them linked to the inventory "
+            "request they served although RESP carries no trace context: the sidecar parents a command "
+            "to the one request its application is serving."
+        )
+    else:
+        lines.append("Redis commands: no spans arrived for them.")
+    return lines

@@ -1,0 +1,284 @@
+"""One demo run: network, collector, Redis, sidecars, applications, traffic, summary, clean-up.
+
+Everything started is stopped and every namespace removed on every way out (normal end, Ctrl-C,
+SIGTERM, a failure), and a run killed with SIGKILL is cleaned up by the next one, which starts by
+removing whatever carries the demo's names. A lock file keeps two runs from fighting over them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from proxy.demo import topology
+from proxy.demo.topology import Plan, TopologyError
+
+SERVICES = ("frontend", "checkout", "inventory", "redis")
+APP_PORTS = {"frontend": 8080, "checkout": 50051, "inventory": 8080}
+REDIS_PORT = 6379
+ADMIN_PORT = 15000
+ROUTES = {"frontend": ("/buy/{item}",), "checkout": ("/reserve/{item}",), "inventory": ("/reserve/{item}",)}
+LOCK_FILE = Path("/run/tracecar-demo.lock")
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+DRAIN_GRACE_S = "2"
+REQUIRED_TOOLS = ("ip", "iptables", "redis-server")
+
+
+class DemoError(Exception):
+    """The demo cannot go on; the message says why (and where the logs are)."""
+
+
+@dataclass(frozen=True)
+class Options:
+    duration: float = 5.0
+    serve: bool = False
+    web_port: int = 16686
+    db: str | None = None
+    keep_db: bool = False
+    json: bool = False
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What this build of the proxy can trace; the demo routes around what it cannot."""
+
+    grpc: bool  # HTTP/2 relay: gRPC through the sidecars
+    db_linking: bool  # opaque relay with database command spans
+
+    @staticmethod
+    def detect() -> Capabilities:
+        return Capabilities(
+            grpc=importlib.util.find_spec("proxy.h2") is not None,
+            db_linking=importlib.util.find_spec("proxy.db") is not None,
+        )
+
+
+def sidecar_options(service: str, capabilities: Capabilities) -> list[str]:
+    """`tracecar sidecar` options for `service`: the Docker-mode defaults, with route templates for
+    readable span names, and the ports its proxy cannot relay yet left out of the interception."""
+    options = ["--no-ipv6", "--drain-grace", DRAIN_GRACE_S]
+    options += [option for route in ROUTES.get(service, ()) for option in ("--route", route)]
+    if not capabilities.grpc and service == "frontend":
+        options += ["--exclude-outbound-ports", str(APP_PORTS["checkout"])]
+    if not capabilities.grpc and service == "checkout":
+        options += ["--exclude-inbound-ports", str(APP_PORTS["checkout"])]
+    if not capabilities.db_linking and service == "inventory":
+        options += ["--exclude-outbound-ports", str(REDIS_PORT)]
+    return options
+
+
+def sidecar_env(service: str, otlp_endpoint: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+        "OTEL_SERVICE_NAME": service,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+    }
+
+
+def app_command(service: str, ready: Path) -> list[str]:
+    command = [sys.executable, "-m", "proxy.demo.apps", service, "--port", str(APP_PORTS[service])]
+    command += [
+        "--checkout", f"checkout:{APP_PORTS['checkout']}",
+        "--inventory", f"inventory:{APP_PORTS['inventory']}",
+        "--redis", f"redis:{REDIS_PORT}",
+        "--ready", str(ready),
+    ]  # fmt: skip
+    return command
+
+
+def redis_command(address: str) -> list[str]:
+    return [
+        "redis-server", "--bind", address, "--port", str(REDIS_PORT), "--save", "", "--appendonly", "no",
+        "--protected-mode", "no", "--daemonize", "no", "--logfile", "",
+    ]  # fmt: skip
+
+
+class Processes:
+    """Processes started in the demo's namespaces, each logging to a file of its own."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.started: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, namespace: str, command: list[str], env: dict[str, str] | None = None) -> None:
+        log = (self.logs / f"{name}.log").open("wb")
+        with log:
+            # A group of their own: Ctrl-C reaches the demo alone, which stops them in order.
+            self.started[name] = subprocess.Popen(
+                ["ip", "netns", "exec", namespace, *command],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=env, cwd="/", process_group=0,
+            )  # fmt: skip
+
+    def check_running(self, name: str) -> None:
+        code = self.started[name].poll()
+        if code is not None:
+            raise DemoError(f"{name} exited with code {code} at start-up:\n{self.tail(name)}")
+
+    def tail(self, name: str, lines: int = 15) -> str:
+        text = (self.logs / f"{name}.log").read_text(errors="replace").splitlines()
+        return "\n".join("    " + line for line in text[-lines:])
+
+    async def terminate(self, names: list[str]) -> None:
+        """SIGTERM, then wait (the sidecars drain and flush their spans); SIGKILL past the timeout."""
+        chosen = [self.started[name] for name in names if name in self.started]
+        for proc in chosen:
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while any(proc.poll() is None for proc in chosen) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        self.kill()
+
+    def kill(self) -> None:
+        for proc in self.started.values():
+            if proc.poll() is None:
+                proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+
+
+def run(options: Options) -> int:
+    if os.geteuid() != 0:
+        print(
+            "tracecar demo: needs root: it creates network namespaces and iptables rules, as the sidecar "
+            "does (run it with sudo)",
+            file=sys.stderr,
+        )
+        return 2
+    missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
+    if missing:
+        print(
+            f"tracecar demo: {', '.join(missing)} not found (bash .ci/setup installs them)", file=sys.stderr
+        )
+        return 2
+    if options.db and Path(options.db).exists():
+        print(f"tracecar demo: {options.db} exists; the demo starts a fresh database", file=sys.stderr)
+        return 2
+    with _lock():
+        return _run_locked(options)
+
+
+@contextlib.contextmanager
+def _lock() -> Iterator[None]:
+    with LOCK_FILE.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SystemExit("tracecar demo: another tracecar demo is running on this machine") from None
+        yield
+
+
+def _run_locked(options: Options) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="tracecar-demo-"))
+    db = options.db or str(workdir / "traces.db")
+    processes = Processes(workdir)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
+    failed = True
+    try:
+        stale = topology.remove()
+        if stale:
+            print(f"tracecar demo: removed leftovers of an earlier run: {', '.join(stale)}", file=sys.stderr)
+        code = asyncio.run(_demo(options, db, workdir, processes))
+        failed = code != 0
+        return code
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("\ntracecar demo: interrupted; cleaning up", file=sys.stderr)
+        return 130
+    except (DemoError, TopologyError, OSError) as error:
+        print(f"tracecar demo: {error}", file=sys.stderr)
+        return 1
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)  # clean-up must finish
+        processes.kill()
+        topology.remove()
+        _tidy(workdir, db, options, failed)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _tidy(workdir: Path, db: str, options: Options, failed: bool) -> None:
+    if failed:
+        print(f"tracecar demo: logs of the run are in {workdir}", file=sys.stderr)
+        return
+    keep = {Path(db)} if options.keep_db and not options.db else set()
+    for path in workdir.iterdir():
+        if path not in keep and not (keep and path.name.startswith("traces.db")):
+            path.unlink()
+    if not keep:
+        workdir.rmdir()
+
+
+async def _demo(options: Options, db: str, workdir: Path, processes: Processes) -> int:
+    from proxy.demo.collecting import DemoCollector  # noqa: PLC0415 - grpc and aiohttp load here
+
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(signum, task.cancel)
+    network = topology.plan(SERVICES)
+    taken = topology.subnet_taken()
+    if taken:
+        raise DemoError(f"{topology.SUBNET} is already used by {taken}; the demo needs it")
+    topology.build(network)
+    collector = DemoCollector(db, options.web_port)
+    await collector.start()
+    try:
+        return await _shop(options, network, workdir, processes, collector)
+    finally:
+        await collector.stop()
+
+
+async def _shop(options: Options, network: Plan, workdir: Path, processes: Processes, collector: Any) -> int:
+    from proxy.demo import report, shop  # noqa: PLC0415
+
+    capabilities = Capabilities.detect()
+    out = sys.stderr if options.json else sys.stdout
+    print(_intro(capabilities, collector.web_url), file=out, flush=True)
+    await shop.start(network, workdir, processes, capabilities, collector.otlp_endpoint)
+    tally = await shop.drive(network, options.duration, out)
+    await shop.stop(processes)
+    found = collector.findings()
+    result = report.Result(tally, found, capabilities, collector.web_url, collector.db_path)
+    if options.json:
+        print(json.dumps(result.as_json(), indent=2))
+    else:
+        print(report.render(result, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ))
+    if options.serve and found.traces:
+        await collector.serve_until_interrupted(out)
+    return 0 if found.traces else 1
+
+
+def _intro(capabilities: Capabilities, web_url: str) -> str:
+    lines = [
+        "tracecar demo: a shop in network namespaces, each service with its own tracecar sidecar:",
+        "  you -> frontend (HTTP) -> checkout (gRPC) -> inventory (HTTP) -> redis",
+        f"  spans go to the embedded collector; traces at {web_url}",
+    ]
+    if not capabilities.grpc:
+        lines.append("  (this build relays no HTTP/2: the gRPC hop bypasses the sidecars)")
+    if not capabilities.db_linking:
+        lines.append("  (this build has no database command spans: Redis traffic bypasses the sidecar)")
+    return "\n".join(lines)
