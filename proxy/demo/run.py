@@ -202,6 +202,7 @@ def _run_locked(options: Options) -> int:
         return code
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("\ntracecar demo: interrupted; cleaning up", file=sys.stderr)
+        failed = False
         return 130
     except (DemoError, TopologyError, OSError) as error:
         print(f"tracecar demo: {error}", file=sys.stderr)

@@ -68,7 +68,7 @@ def findings(spans: Sequence[Span]) -> Findings:
         per_service=dict(sorted(Counter(span.service for span in spans).items())),
         error_spans=sum(span.is_error for span in spans),
         complete=_largest([t for t in traces.values() if _reaches_checkout(t) and not _errors(t)]),
-        failed=_largest([t for t in traces.values() if _root(t).service == "frontend" and _errors(t)]),
+        failed=_most_errors([t for t in traces.values() if _root(t).service == "frontend" and _errors(t)]),
         broken=_largest(broken),
         broken_traces=len(broken),
         db_spans=len(db),
@@ -98,6 +98,11 @@ def _starts_at_broken_hop(trace: list[Span]) -> bool:
 def _largest(traces: list[list[Span]]) -> list[Span]:
     """The trace with the most spans; the latest of those (the system is warm by then)."""
     return max(traces, key=lambda trace: (len(trace), trace[0].start_ns), default=[])
+
+
+def _most_errors(traces: list[list[Span]]) -> list[Span]:
+    """A failure that shows: the most error spans (a 503 fails at more hops than a 404), then size."""
+    return max(traces, key=lambda trace: (_errors(trace), len(trace), trace[0].start_ns), default=[])
 
 
 def _trace_json(trace: list[Span]) -> dict[str, Any] | None:

@@ -19,7 +19,9 @@ import aiohttp
 STOCK = {"book": 1_000_000, "mug": 1_000_000, "tshirt": 1_000_000, "poster": 0}
 UNKNOWN_ITEM = "unicorn"
 MIX = ("book", "mug", "tshirt", "book", "poster", "mug", "book", UNKNOWN_ITEM, "tshirt", "mug")
-CONCURRENCY = 2  # low, so the inventory usually serves one request at a time (see the README on linking)
+# One customer at a time: inventory then serves one request at a time, the case in which its sidecar
+# can tell which request a Redis command belongs to. About a hundred orders a second is plenty.
+CONCURRENCY = 1
 REQUEST_TIMEOUT_S = 10.0
 BAR_WIDTH = 30
 
