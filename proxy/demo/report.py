@@ -19,7 +19,7 @@ class Result:
     found: Findings
     capabilities: Capabilities
     web_url: str
-    db_path: str
+    db_path: str  # empty unless the database is kept
 
     def as_json(self) -> dict[str, Any]:
         tally = self.tally
@@ -52,6 +52,8 @@ def render(result: Result, color: bool = False, width: int | None = None) -> str
         if trace:
             lines += ["", title, "", render_waterfall(trace, width=width, color=color)]
     lines += ["", *_broken_hop(result, width, color), "", f"Traces in your browser: {result.web_url}"]
+    if result.db_path:
+        lines.append(f"The spans are kept in {result.db_path}: tracecar traces --db {result.db_path}")
     return "\n".join(lines)
 
 

@@ -262,7 +262,8 @@ async def _shop(options: Options, network: Plan, workdir: Path, processes: Proce
     tally = await shop.drive(network, options.duration, out)
     await shop.stop(processes)
     found = collector.findings()
-    result = report.Result(tally, found, capabilities, collector.web_url, collector.db_path)
+    kept = collector.db_path if options.db or options.keep_db else ""
+    result = report.Result(tally, found, capabilities, collector.web_url, kept)
     if options.json:
         print(json.dumps(result.as_json(), indent=2))
     else:
