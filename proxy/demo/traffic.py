@@ -37,7 +37,8 @@ class Tally:
 
     @property
     def failed(self) -> int:
-        return self.sent - self.ok
+        """Answered with an error, or not at all (requests still in flight are neither)."""
+        return sum(count for status, count in self.statuses.items() if not 200 <= status < 300)
 
 
 def orders() -> Iterator[str]:
@@ -60,15 +61,16 @@ class Progress:
         self.out, self.duration = out, duration
         self.tty = out.isatty()
         self.started = time.monotonic()
-        self.last_line = -1
+        self.last_second = -1
+        self.last_line = ""
 
     def update(self, tally: Tally, final: bool = False) -> None:
         elapsed = time.monotonic() - self.started
         line = progress_line(min(elapsed, self.duration), self.duration, tally)
         if self.tty:
             self.out.write("\r" + line + ("\n" if final else ""))
-        elif final or int(elapsed) > self.last_line:
-            self.last_line = int(elapsed)
+        elif (final and line != self.last_line) or int(elapsed) > self.last_second:
+            self.last_second, self.last_line = int(elapsed), line
             self.out.write(line + "\n")
         self.out.flush()
 

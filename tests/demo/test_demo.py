@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +126,32 @@ def test_demo_without_root_says_so_and_exits_2() -> None:
     assert "needs root" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.netns
+def test_demo_serve_keeps_the_page_up_until_ctrl_c_then_cleans_up() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "proxy.cli", "demo", "--duration", "1", "--serve", "--web-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd="/",
+    )
+    try:
+        assert proc.stdout is not None
+        url = ""
+        for line in proc.stdout:
+            if line.startswith("serving the traces at "):
+                url = line.split()[4]
+                break
+        assert url.startswith("http://127.0.0.1:"), proc.stderr.read() if proc.stderr else ""
+        with urllib.request.urlopen(url, timeout=10) as page:
+            assert page.status == 200
+            assert "frontend" in page.read().decode()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=DEMO_TIMEOUT_S) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert leftovers() == []

@@ -88,12 +88,12 @@ def test_the_mix_has_successes_unknown_items_and_items_out_of_stock() -> None:
 
 
 def test_progress_line_and_tally() -> None:
-    tally = Tally(sent=10)
+    tally = Tally(sent=11)
     tally.statuses.update({200: 7, 404: 2, 0: 1})
     assert (tally.ok, tally.failed) == (7, 3)
     line = progress_line(1.5, 3.0, tally)
     assert line.startswith("[" + "#" * 15 + "." * 15 + "]")
-    assert "10 requests, 3 failed" in line
+    assert "11 requests, 3 failed" in line
 
 
 def span(trace: str, span_id: str, parent: str | None, service: str, kind: int, **extra: object) -> Span:
