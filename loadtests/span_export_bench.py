@@ -35,8 +35,10 @@ from pathlib import Path
 
 from proxy.spans import otlp
 from proxy.spans.config import TRACECAR_VERSION
-from proxy.spans.exporters import SCOPE_NAME, NoneExporter, OtlpGrpcExporter, OtlpHttpExporter
-from proxy.spans.otlp import Encoder, build_request
+from proxy.spans.exporters import SCOPE_NAME, NoneExporter, OtlpHttpExporter
+from proxy.spans.grpc_exporter import OtlpGrpcExporter
+from proxy.spans.otlp import Encoder
+from proxy.spans.otlp_messages import build_request
 from proxy.spans.pipeline import Exporter, SpanPipeline
 from proxy.spans.record import FLAGS_PARENT_REMOTE, KIND_SERVER, STATUS_UNSET, Attribute, SpanRecord
 

@@ -9,6 +9,10 @@
 
 /healthz, /ready and /metrics answer anyone (kubelet and Prometheus come from outside the pod);
 /drain and /quitquitquit answer only loopback clients, because they stop the pod's traffic.
+
+A few lines of asyncio over the proxy's own strict HTTP/1 head parser rather than aiohttp: loading
+aiohttp would add about 13 MB to every proxy process, a third of its memory budget, for five
+endpoints. One request per connection (`connection: close`), which is all probes and scrapers need.
 """
 
 from __future__ import annotations
@@ -16,13 +20,15 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import socket
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from http import HTTPStatus
 
-from aiohttp import web
-
+from proxy.http1.errors import HttpError
+from proxy.http1.head import head_end, parse_request
 from proxy.metrics import CONTENT_TYPE, Registry
 from proxy.tasks import spawn
-from proxy.web_errors import errors_as_500
 
 log = logging.getLogger("tracecar.admin")
 
@@ -30,6 +36,10 @@ DEFAULT_PORT = 15000
 DEFAULT_HOSTS = ("0.0.0.0", "::")  # IPv6 only where the host has it
 SHUTDOWN_TIMEOUT_S = 2.0  # stop(): how long a handler in flight (a scrape) may still take
 MAX_REMEMBERED_REFUSALS = 1024  # peers whose refused attempts were already logged at warning level
+MAX_REQUEST_HEAD_BYTES = 8 * 1024  # the admin API's requests are a line and a few headers
+REQUEST_TIMEOUT_S = 10.0  # a client that has not sent its request by then is dropped
+TEXT = "text/plain; charset=utf-8"
+ROUTES = {"/healthz": "GET", "/ready": "GET", "/metrics": "GET", "/drain": "POST", "/quitquitquit": "POST"}
 
 
 async def _nothing() -> None:
@@ -114,97 +124,108 @@ def is_loopback(host: str | None) -> bool:
     return address.is_loopback
 
 
-STATE = web.AppKey("state", AdminState)
-REGISTRY = web.AppKey("registry", Registry)
-REFUSED = web.AppKey("refused", set[str])
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes
+    content_type: str = TEXT
 
 
-def make_app(state: AdminState, registry: Registry) -> web.Application:
-    app = web.Application(middlewares=[errors_as_500(log, "admin ", "the proxy's log")])
-    app[STATE] = state
-    app[REGISTRY] = registry
-    app[REFUSED] = set()
-    app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/ready", _ready)
-    app.router.add_get("/metrics", _metrics)
-    app.router.add_post("/drain", _drain)
-    app.router.add_post("/quitquitquit", _quitquitquit)
-    return app
+def text(status: int, message: str) -> Reply:
+    return Reply(status, message.encode())
 
 
-async def _healthz(request: web.Request) -> web.Response:
-    return web.Response(text="ok\n")
+class Refusals:
+    """Each peer's first refused attempt is a warning, later ones debug lines: a remote client
+    retrying cannot flood the log."""
 
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
 
-async def _ready(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    if state.serving:
-        return web.Response(text="ready\n")
-    return web.Response(status=503, text="draining\n" if state.draining else "not ready\n")
-
-
-async def _metrics(request: web.Request) -> web.Response:
-    body = request.app[REGISTRY].render().encode()
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
-
-
-async def _drain(request: web.Request) -> web.Response:
-    refused = _refuse_remote(request)
-    if refused is not None:
-        return refused
-    state = request.app[STATE]
-    already = state.draining
-    state.start_drain()
-    return web.Response(status=202, text="already draining\n" if already else "draining\n")
-
-
-async def _quitquitquit(request: web.Request) -> web.StreamResponse:
-    """Answers once the drain is over, so a preStop hook that calls it waits for the drain."""
-    refused = _refuse_remote(request)
-    if refused is not None:
-        return refused
-    state = request.app[STATE]
-    try:
-        await asyncio.shield(state.start_drain())
-        failed = state.drain_error is not None
-        response = web.Response(
-            status=500 if failed else 200,
-            text="draining failed; exiting\n" if failed else "drained; exiting\n",
-        )
-        await response.prepare(request)
-        await response.write_eof()
-        return response
-    finally:  # after the answer went out; also if this handler was cancelled while waiting
-        state.quit()
-
-
-def _refuse_remote(request: web.Request) -> web.Response | None:
-    """None for a loopback client; otherwise the 403 to send. Each peer's first refusal is a
-    warning, later ones are debug lines, so a remote client retrying cannot flood the log."""
-    peer = request.transport.get_extra_info("peername") if request.transport is not None else None
-    host = peer[0] if peer else None
-    if is_loopback(host):
-        return None
-    refused = request.app[REFUSED]
-    if host in refused:
-        log.debug("refused %s %s from %s (not loopback)", request.method, request.path, host)
-    else:
-        if len(refused) >= MAX_REMEMBERED_REFUSALS:
-            refused.clear()
-        refused.add(str(host))
+    def note(self, method: str, path: str, host: str) -> None:
+        if host in self.seen:
+            log.debug("refused %s %s from %s (not loopback)", method, path, host)
+            return
+        if len(self.seen) >= MAX_REMEMBERED_REFUSALS:
+            self.seen.clear()
+        self.seen.add(host)
         log.warning(
-            "refused %s %s from %s (only loopback clients may drain or stop the proxy)",
-            request.method,
-            request.path,
-            host,
+            "refused %s %s from %s (only loopback clients may drain or stop the proxy)", method, path, host
         )
-    return web.Response(
-        status=403, text=f"{request.path} is only served to loopback clients (127.0.0.1, ::1)\n"
+
+
+class AdminApi:
+    """The endpoints, apart from the sockets: (method, path, client address) in, a `Reply` out."""
+
+    def __init__(self, state: AdminState, registry: Registry) -> None:
+        self.state = state
+        self.registry = registry
+        self.refusals = Refusals()
+
+    async def answer(self, method: str, path: str, host: str) -> Reply:
+        allowed = ROUTES.get(path)
+        if allowed is None:
+            return text(404, "not found\n")
+        if method != allowed:
+            return text(405, f"{path} takes {allowed}\n")
+        if allowed == "POST" and not is_loopback(host):
+            self.refusals.note(method, path, host)
+            return text(403, f"{path} is only served to loopback clients (127.0.0.1, ::1)\n")
+        try:
+            return await self._endpoint(path)
+        except Exception:
+            log.exception("admin %s %s failed", method, path)
+            return text(500, "internal error; see the proxy's log\n")
+
+    async def _endpoint(self, path: str) -> Reply:
+        state = self.state
+        if path == "/healthz":
+            return text(200, "ok\n")
+        if path == "/ready":
+            if state.serving:
+                return text(200, "ready\n")
+            return text(503, "draining\n" if state.draining else "not ready\n")
+        if path == "/metrics":
+            return Reply(200, self.registry.render().encode(), CONTENT_TYPE)
+        if path == "/drain":
+            already = state.draining
+            state.start_drain()
+            return text(202, "already draining\n" if already else "draining\n")
+        return await self._quitquitquit()
+
+    async def _quitquitquit(self) -> Reply:
+        """Answers once the drain is over, so a preStop hook that calls it waits for the drain.
+        The exit itself is asked for after the answer is written (see `AdminServer._serve`)."""
+        await asyncio.shield(self.state.start_drain())
+        if self.state.drain_error is not None:
+            return text(500, "draining failed; exiting\n")
+        return text(200, "drained; exiting\n")
+
+
+def serialize(reply: Reply) -> bytes:
+    head = (
+        f"HTTP/1.1 {reply.status} {HTTPStatus(reply.status).phrase}\r\n"
+        f"content-type: {reply.content_type}\r\ncontent-length: {len(reply.body)}\r\n"
+        "connection: close\r\n\r\n"
     )
+    return head.encode("latin-1") + reply.body
+
+
+async def read_request(reader: asyncio.StreamReader) -> tuple[str, str]:
+    """(method, path) of the request on `reader`; HttpError or EOF-related errors when there is none."""
+    buffer = bytearray()
+    while (end := head_end(buffer, 0, 0, MAX_REQUEST_HEAD_BYTES)) < 0:
+        data = await reader.read(4096)
+        if not data:
+            raise ConnectionResetError("closed before a whole request head")
+        buffer += data
+    request = parse_request(bytes(buffer[:end]))
+    path = request.target.split(b"?", 1)[0].decode("latin-1")
+    return request.method.decode("latin-1"), path
 
 
 class AdminServer:
-    """The admin application served in the running event loop, on every given host at one port.
+    """The admin API served in the running event loop, on every given host at one port.
 
     With the default hosts, IPv6 is optional (a host without it serves IPv4 only); hosts given
     explicitly must all bind. Port 0 picks a free port, the same for every host; see `port`.
@@ -218,39 +239,79 @@ class AdminServer:
         port: int = DEFAULT_PORT,
     ) -> None:
         self.state = state
+        self.api = AdminApi(state, registry)
         self.hosts = hosts if hosts is not None else DEFAULT_HOSTS
         self._optional_ipv6 = hosts is None
         self.port = port
-        # Access logging off: a scrape every few seconds is not news.
-        self._runner = web.AppRunner(
-            make_app(state, registry), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
-        )
         self.addresses: list[tuple[str, int]] = []
+        self._servers: list[asyncio.Server] = []
+        self._handlers: set[asyncio.Task[None]] = set()
 
-    async def start(self) -> None:
-        await self._runner.setup()
+    async def start(self, sock: socket.socket | None = None) -> None:
+        """Listen on the hosts, or on `sock`, a socket already bound."""
         try:
-            for host in self.hosts:
+            if sock is not None:
+                await self._listen(sock=sock)
+            for host in self.hosts if sock is None else ():
                 await self._bind(host)
         except BaseException:
-            await self._runner.cleanup()
+            await self.stop()
             raise
         log.info("admin listening on %s", ", ".join(f"{host} port {port}" for host, port in self.addresses))
 
     async def _bind(self, host: str) -> None:
-        site = web.TCPSite(self._runner, host, self.port)
         try:
-            await site.start()
+            await self._listen(host=host, port=self.port)
         except OSError as error:
             if not (self._optional_ipv6 and ":" in host):
                 raise
             log.info("admin: no IPv6 listener on [%s]:%d: %s", host, self.port, error.strerror or error)
-            return
-        self.addresses = [(address[0], address[1]) for address in self._runner.addresses]
+
+    async def _listen(self, **where: object) -> None:
+        server = await asyncio.start_server(self._connected, reuse_address=True, **where)  # type: ignore[arg-type]
+        self._servers.append(server)
+        for listening in server.sockets:
+            address = listening.getsockname()
+            self.addresses.append((address[0], address[1]))
         self.port = self.addresses[-1][1]  # port 0: the next hosts bind the port the first one got
 
+    def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = spawn(self._serve(reader, writer), name="admin request")
+        self._handlers.add(task)
+        task.add_done_callback(self._handlers.discard)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        host = str(peer[0]) if peer else ""
+        quit_after = False
+        try:
+            try:
+                method, path = await asyncio.wait_for(read_request(reader), REQUEST_TIMEOUT_S)
+            except HttpError as error:
+                reply = text(error.status, f"{error.reason}\n")
+            else:
+                reply = await self.api.answer(method, path, host)
+                quit_after = path == "/quitquitquit" and reply.status in (200, 500)
+            writer.write(serialize(reply))
+            await writer.drain()
+        except (TimeoutError, OSError, asyncio.IncompleteReadError):
+            pass  # the client went away or never asked: nothing to answer
+        finally:
+            writer.close()
+            if quit_after:
+                self.state.quit()
+
     async def stop(self) -> None:
-        await self._runner.cleanup()
+        """Stop listening; requests in flight (a scrape) get `SHUTDOWN_TIMEOUT_S` to finish."""
+        servers, self._servers = self._servers, []
+        for server in servers:
+            server.close()
+        if self._handlers:
+            _, pending = await asyncio.wait(set(self._handlers), timeout=SHUTDOWN_TIMEOUT_S)
+            for task in pending:
+                task.cancel()
+        for server in servers:
+            await server.wait_closed()
 
     async def __aenter__(self) -> AdminServer:
         await self.start()

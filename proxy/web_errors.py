@@ -1,4 +1,4 @@
-"""An aiohttp middleware shared by the admin server and the webhook: no traceback reaches a client."""
+"""An aiohttp middleware for tracecar's aiohttp servers (the webhook): no traceback reaches a client."""
 
 from __future__ import annotations
 

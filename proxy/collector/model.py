@@ -30,6 +30,9 @@ class Span:
     attributes: dict[str, Any] = field(default_factory=dict)
     resource: dict[str, Any] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
+    # The span as OTLP sent it (a serialized `Span` message): the store keeps these bytes, and reads
+    # attributes and events back from them only when a trace is shown, so ingesting is cheap.
+    otlp: bytes = field(default=b"", repr=False, compare=False)
 
     @property
     def duration_ns(self) -> int:

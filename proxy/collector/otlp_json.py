@@ -23,7 +23,7 @@ _ID_FIELDS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "paren
 def parse_json_request(body: bytes) -> ExportTraceServiceRequest:
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # not UTF-8, not JSON, or nested beyond reason
         raise DecodeError(f"not JSON: {error}") from None
     if not isinstance(document, dict):
         raise DecodeError("an OTLP JSON request is an object with resourceSpans")
@@ -31,7 +31,7 @@ def parse_json_request(body: bytes) -> ExportTraceServiceRequest:
         _hex_ids_to_base64(span)
     try:
         return json_format.ParseDict(document, ExportTraceServiceRequest(), ignore_unknown_fields=True)
-    except json_format.ParseError as error:
+    except (json_format.ParseError, ValueError, TypeError, RecursionError) as error:
         raise DecodeError(f"not an OTLP ExportTraceServiceRequest: {error}") from None
 
 

@@ -8,6 +8,7 @@ RESOURCE_EXHAUSTED with RetryInfo (gRPC) or 503 with Retry-After (HTTP), both re
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 
@@ -20,7 +21,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from proxy.collector.decode import DecodeError, parse_request, spans_of
+from proxy.collector.decode import DecodeError, parse_request
 from proxy.collector.otlp_json import parse_json_request
 from proxy.collector.writer import RETRY_AFTER_S, QueueFull, Writer
 
@@ -35,8 +36,7 @@ JSON = "application/json"
 
 async def accept(writer: Writer, request: ExportTraceServiceRequest) -> ExportTraceServiceResponse:
     """Store a request's spans; the OTLP response once they are committed. Raises QueueFull."""
-    spans, rejected = spans_of(request)
-    await writer.submit(spans)
+    rejected = await writer.submit(request)
     response = ExportTraceServiceResponse()
     if rejected:
         response.partial_success.rejected_spans = rejected
@@ -88,8 +88,11 @@ def http_routes(writer: Writer) -> list[web.RouteDef]:
             return _status(415, f"Content-Type must be {PROTOBUF} or {JSON}", PROTOBUF)
         try:
             body = await request.read()
-            parse = parse_json_request if content_type == JSON else parse_request
-            response = await accept(writer, parse(body))
+            if content_type == JSON:  # json_format parses in Python: too slow for the event loop
+                parsed = await asyncio.to_thread(parse_json_request, body)
+            else:
+                parsed = parse_request(body)  # upb, in C
+            response = await accept(writer, parsed)
         except web.HTTPRequestEntityTooLarge:
             return _status(413, f"request over {MAX_REQUEST_BYTES} bytes", content_type)
         except DecodeError as error:
@@ -102,7 +105,15 @@ def http_routes(writer: Writer) -> list[web.RouteDef]:
             return _status(503, f"storing spans failed: {failure}", content_type)
         return _message(200, response, content_type)
 
-    return [web.post(TRACES_PATH, traces)]
+    async def health(request: web.Request) -> web.Response:
+        counts = {
+            "stored_spans": writer.stored,
+            "pending_spans": writer.pending,
+            "refused_spans": writer.rejected_full,
+        }
+        return web.json_response({"status": "ok", **counts})
+
+    return [web.post(TRACES_PATH, traces), web.get("/healthz", health)]
 
 
 def _status(

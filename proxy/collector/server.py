@@ -19,7 +19,7 @@ from aiohttp import web
 from proxy.collector.receivers import MAX_REQUEST_BYTES, grpc_handlers, http_routes
 from proxy.collector.store import Retention
 from proxy.collector.web import web_routes
-from proxy.collector.writer import MAX_PENDING_SPANS, Writer
+from proxy.collector.writer import MAX_PENDING_SPANS, RETENTION_INTERVAL_S, Writer
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +36,18 @@ class CollectorConfig:
     web_port: int | None = DEFAULT_WEB_PORT  # None, or the HTTP port: the page shares the HTTP port
     retention: Retention = field(default_factory=Retention)
     max_pending_spans: int = MAX_PENDING_SPANS
+    retention_interval_s: float = RETENTION_INTERVAL_S
 
 
 class Collector:
     def __init__(self, config: CollectorConfig) -> None:
         self.config = config
-        self.writer = Writer(config.db_path, config.retention, max_pending=config.max_pending_spans)
+        self.writer = Writer(
+            config.db_path,
+            config.retention,
+            max_pending=config.max_pending_spans,
+            retention_interval_s=config.retention_interval_s,
+        )
         self.grpc_port: int | None = None
         self.http_port: int | None = None
         self.web_port: int | None = None
@@ -65,13 +71,18 @@ class Collector:
     async def _start_grpc(self) -> None:
         if self.config.grpc_port is None:
             return
-        options = [("grpc.max_receive_message_length", MAX_REQUEST_BYTES)]
+        # No SO_REUSEPORT (grpc's default): a port another collector holds must be an error, not a
+        # silent share of its traffic.
+        options = [("grpc.max_receive_message_length", MAX_REQUEST_BYTES), ("grpc.so_reuseport", 0)]
         self._grpc = grpc.aio.server(options=options)
         self._grpc.add_generic_rpc_handlers([grpc_handlers(self.writer)])
         address = _netloc(self.config.host, self.config.grpc_port)
-        self.grpc_port = self._grpc.add_insecure_port(address)
+        try:
+            self.grpc_port = self._grpc.add_insecure_port(address)
+        except RuntimeError:  # grpc's "Failed to bind"
+            self.grpc_port = 0
         if not self.grpc_port:
-            raise OSError(f"cannot listen for OTLP/gRPC on {address}")
+            raise OSError(f"cannot listen for OTLP/gRPC on {address} (address in use?)")
         await self._grpc.start()
 
     async def _start_http(self) -> None:
@@ -90,9 +101,7 @@ class Collector:
         self._runners.append(runner)
         site = web.TCPSite(runner, self.config.host, port, reuse_address=True)
         await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        bound: int = server.sockets[0].getsockname()[1]
+        bound: int = runner.addresses[0][1]
         return bound
 
     async def stop(self) -> None:

@@ -17,11 +17,12 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from proxy.collector.decode import span_from_otlp, to_otlp
 from proxy.collector.model import STATUS_ERROR, Span, TraceSummary
 
 SCHEMA = """
@@ -40,8 +41,7 @@ CREATE TABLE IF NOT EXISTS spans (
     end_ns INTEGER NOT NULL,
     status INTEGER NOT NULL,
     status_message TEXT NOT NULL,
-    attributes TEXT NOT NULL,
-    events TEXT NOT NULL,
+    otlp BLOB NOT NULL,
     resource_id INTEGER NOT NULL REFERENCES resources(id),
     received_ns INTEGER NOT NULL,
     PRIMARY KEY (trace_id, span_id)
@@ -64,23 +64,24 @@ CREATE INDEX IF NOT EXISTS traces_by_received ON traces (received_ns);
 """
 
 _INSERT_SPAN = """
-INSERT OR IGNORE INTO spans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT OR IGNORE INTO spans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 # The root: the span without a parent, else the earliest (a trace whose root has not arrived yet).
 _SUMMARISE = f"""
 INSERT OR REPLACE INTO traces
 SELECT s.trace_id, MIN(s.start_ns), MAX(s.end_ns), COUNT(*), SUM(s.status = {STATUS_ERROR}),
-       root.service, root.name, GROUP_CONCAT(DISTINCT s.service), MAX(s.received_ns)
+       root.service, root.name,
+       (SELECT GROUP_CONCAT(service, char(31))
+        FROM (SELECT DISTINCT service FROM spans WHERE trace_id = :trace)),
+       MAX(s.received_ns)
 FROM spans AS s,
      (SELECT service, name FROM spans WHERE trace_id = :trace
       ORDER BY parent_span_id IS NOT NULL, start_ns LIMIT 1) AS root
 WHERE s.trace_id = :trace
 GROUP BY s.trace_id
 """
-_SPAN_COLUMNS = """
-s.trace_id, s.span_id, s.parent_span_id, s.service, s.name, s.kind, s.start_ns, s.end_ns, s.status,
-s.status_message, s.attributes, s.events, r.attributes
-"""
+_SPAN_COLUMNS = "s.otlp, s.service, r.attributes"
+SERVICE_SEPARATOR = "\x1f"  # ASCII unit separator: service names may hold commas
 # Over the size limit, a step deletes this much more than the share of traces the excess suggests
 # (indexes and page slack do not shrink in proportion), so a few steps suffice.
 RETENTION_OVERSHOOT = 1.1
@@ -122,17 +123,21 @@ class Store:
     def insert(self, spans: Sequence[Span], received_ns: int | None = None) -> None:
         """Store spans and refresh their traces' summaries, in one transaction."""
         received = time.time_ns() if received_ns is None else received_ns
+        resources: dict[int, int] = {}  # id() of a resource dict -> its row: spans of a request share one
         with self._transaction():
-            rows = [self._row(span, received) for span in spans]
+            rows = [self._row(span, received, resources) for span in spans]
             self._db.executemany(_INSERT_SPAN, rows)
             traces = {span.trace_id for span in spans}
             self._db.executemany(_SUMMARISE, [{"trace": trace} for trace in traces])
 
-    def _row(self, span: Span, received_ns: int) -> tuple[Any, ...]:
+    def _row(self, span: Span, received_ns: int, resources: dict[int, int]) -> tuple[Any, ...]:
+        resource = resources.get(id(span.resource))
+        if resource is None:
+            resource = resources[id(span.resource)] = self._resource_id(span.resource)
         return (
             span.trace_id, span.span_id, span.parent_span_id, span.service, span.name, span.kind,
-            span.start_ns, span.end_ns, span.status, span.status_message,
-            _json(span.attributes), _json(span.events), self._resource_id(span.resource), received_ns,
+            span.start_ns, span.end_ns, span.status, span.status_message, span.otlp or to_otlp(span),
+            resource, received_ns,
         )  # fmt: skip
 
     def _resource_id(self, resource: dict[str, Any]) -> int:
@@ -243,6 +248,11 @@ class Store:
     def services(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT DISTINCT service FROM spans ORDER BY 1")]
 
+    def service_stats(self) -> list[tuple[str, int, int]]:
+        """(service, spans, error spans) for every service, by name."""
+        query = f"SELECT service, COUNT(*), SUM(status = {STATUS_ERROR}) FROM spans GROUP BY 1 ORDER BY 1"
+        return [(service, int(spans), int(errors)) for service, spans, errors in self._db.execute(query)]
+
     def counts(self) -> tuple[int, int]:
         """(traces, spans) stored."""
         traces = self._db.execute("SELECT COUNT(*) FROM traces").fetchone()[0]
@@ -267,16 +277,12 @@ def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
 
 
-def _span(row: Iterable[Any]) -> Span:
-    (trace_id, span_id, parent, service, name, kind, start, end, status, message, attributes, events,
-     resource) = row  # fmt: skip
-    return Span(
-        trace_id, span_id, parent, service, name, kind, start, end, status, message,
-        json.loads(attributes), json.loads(resource), json.loads(events),
-    )  # fmt: skip
+def _span(row: Sequence[Any]) -> Span:
+    otlp, service, resource = row
+    return span_from_otlp(otlp, service, json.loads(resource))
 
 
 def _summary(row: Sequence[Any]) -> TraceSummary:
     trace_id, service, name, start, end, spans, errors, services = row
-    names = tuple(sorted(services.split(",")))
+    names = tuple(sorted(services.split(SERVICE_SEPARATOR)))
     return TraceSummary(trace_id, service, name, start, end, spans, errors, names)

@@ -124,7 +124,9 @@ def summary_json(summary: TraceSummary) -> dict[str, Any]:
 
 
 def span_json(span: Span) -> dict[str, Any]:
-    return dataclasses.asdict(span)
+    fields = dataclasses.asdict(span)
+    del fields["otlp"]  # the stored form; its content is in the other fields
+    return fields
 
 
 def span_from_json(data: dict[str, Any]) -> Span:

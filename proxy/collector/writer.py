@@ -21,6 +21,9 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from proxy.collector.decode import span_count, spans_of
 from proxy.collector.model import Span
 from proxy.collector.store import Retention, Store
 
@@ -38,8 +41,9 @@ class QueueFull(Exception):
 
 @dataclass
 class _Request:
-    spans: Sequence[Span]
-    done: asyncio.Future[None]
+    spans: ExportTraceServiceRequest | Sequence[Span]
+    count: int
+    done: asyncio.Future[int]  # resolved with how many spans were rejected as invalid
 
 
 class Writer:
@@ -77,21 +81,24 @@ class Writer:
         if self._open_error is not None:
             raise self._open_error
 
-    def submit(self, spans: Sequence[Span]) -> asyncio.Future[None]:
-        """A future resolved once these spans are committed. Call from the event loop."""
+    def submit(self, spans: ExportTraceServiceRequest | Sequence[Span]) -> asyncio.Future[int]:
+        """A future resolved once these spans are committed, with the number of invalid spans left
+        out. Call from the event loop. An OTLP request is decoded on the writer thread, so that
+        converting thousands of spans never holds up the event loop."""
         assert self._loop is not None, "Writer.start() first"
-        done: asyncio.Future[None] = self._loop.create_future()
-        if not spans:
-            done.set_result(None)
+        done: asyncio.Future[int] = self._loop.create_future()
+        count = span_count(spans) if isinstance(spans, ExportTraceServiceRequest) else len(spans)
+        if not count:
+            done.set_result(0)
             return done
         with self._wake:
             if self._stopping:
                 raise QueueFull("the collector is stopping")
-            if self.pending and self.pending + len(spans) > self.max_pending:
-                self.rejected_full += len(spans)
+            if self.pending and self.pending + count > self.max_pending:
+                self.rejected_full += count
                 raise QueueFull(f"{self.pending} spans waiting to be written")
-            self.pending += len(spans)
-            self._queue.append(_Request(spans, done))
+            self.pending += count
+            self._queue.append(_Request(spans, count, done))
             self._wake.notify()
         return done
 
@@ -134,33 +141,36 @@ class Writer:
                 self._wake.wait(timeout_s)
             batch: list[_Request] = []
             count = 0
-            while self._queue and (not batch or count + len(self._queue[0].spans) <= self.max_batch):
+            while self._queue and (not batch or count + self._queue[0].count <= self.max_batch):
                 request = self._queue.popleft()
                 batch.append(request)
-                count += len(request.spans)
+                count += request.count
             return batch
 
     def _write(self, store: Store, batch: list[_Request]) -> None:
-        spans = [span for request in batch for span in request.spans]
+        """Store a batch; every request in it is answered, whatever happens."""
+        spans: list[Span] = []
+        rejected = [0] * len(batch)
         error: BaseException | None = None
         try:
+            spans, rejected = _decode(batch)
             store.insert(spans)
         except Exception as failure:  # disk full, database locked too long: the exporters retry
-            log.error("collector: storing %d spans failed: %s", len(spans), failure)
+            log.error("collector: storing %d export requests failed: %s", len(batch), failure)
             error = failure
         with self._wake:
-            self.pending -= len(spans)
+            self.pending -= sum(request.count for request in batch)
             if error is None:
                 self.stored += len(spans)
                 self.batches += 1
-        for request in batch:
-            self._resolve(request.done, error)
+        for request, invalid in zip(batch, rejected, strict=True):
+            self._resolve(request.done, invalid, error)
 
-    def _resolve(self, done: asyncio.Future[None], error: BaseException | None) -> None:
+    def _resolve(self, done: asyncio.Future[int], rejected: int, error: BaseException | None) -> None:
         assert self._loop is not None
         # A closed loop (RuntimeError): nobody is waiting for the answer any more.
         with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(_settle, done, error)
+            self._loop.call_soon_threadsafe(_settle, done, rejected, error)
 
     def _retain(self, store: Store) -> None:
         if self.retention.max_age_s is None and self.retention.max_bytes is None:
@@ -174,10 +184,25 @@ class Writer:
             log.info("collector: retention deleted %d traces", deleted)
 
 
-def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+def _decode(batch: list[_Request]) -> tuple[list[Span], list[int]]:
+    """The spans of a batch, and how many invalid spans each request had."""
+    spans: list[Span] = []
+    rejected: list[int] = []
+    for request in batch:
+        if isinstance(request.spans, ExportTraceServiceRequest):
+            valid, invalid = spans_of(request.spans, details=False)
+            spans += valid
+            rejected.append(invalid)
+        else:
+            spans += request.spans
+            rejected.append(0)
+    return spans, rejected
+
+
+def _settle(done: asyncio.Future[int], rejected: int, error: BaseException | None) -> None:
     if done.done():  # the receiver gave up waiting (client went away)
         return
     if error is None:
-        done.set_result(None)
+        done.set_result(rejected)
     else:
         done.set_exception(error)

@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import shutil
+import sqlite3
 import sys
 import urllib.error
 import urllib.parse
@@ -59,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
         return _list(source, chosen, args)
     except (ValueError, OSError) as error:
         print(f"tracecar traces: {error}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as error:
+        print(f"tracecar traces: {args.db}: not a tracecar trace database ({error})", file=sys.stderr)
         return 1
 
 

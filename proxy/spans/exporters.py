@@ -1,7 +1,6 @@
 """Exporters: a batch of SpanRecords to a backend, on the export thread. `export(batch) -> bool`.
 
-- `OtlpGrpcExporter`: OTLP/gRPC (`TraceService/Export`) over a grpcio channel; plain text for an
-  `http://` endpoint, TLS for `https://` (and for a bare `host:port` unless insecure).
+- `OtlpGrpcExporter` (in `proxy.spans.grpc_exporter`, loaded only when configured): OTLP/gRPC.
 - `OtlpHttpExporter`: OTLP/HTTP, binary protobuf POSTed with `http.client` on one kept-alive
   connection, optionally gzipped.
 - `ConsoleExporter`: one JSON object per span and line, for `OTEL_TRACES_EXPORTER=console`.
@@ -36,11 +35,6 @@ import urllib.parse
 from collections.abc import Sequence
 from typing import TextIO
 
-import grpc
-from google.protobuf.message import DecodeError
-from google.rpc import error_details_pb2, status_pb2
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-
 from proxy.spans import record
 from proxy.spans.config import GRPC, TRACECAR_VERSION, ExportConfig
 from proxy.spans.otlp import Encoder
@@ -51,22 +45,9 @@ logger = logging.getLogger("tracecar.spans")
 
 SCOPE_NAME = "tracecar"
 USER_AGENT = f"tracecar/{TRACECAR_VERSION}"
-GRPC_EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-RETRYABLE_GRPC = frozenset(
-    {
-        grpc.StatusCode.CANCELLED,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.ABORTED,
-        grpc.StatusCode.OUT_OF_RANGE,
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DATA_LOSS,
-    }
-)
 RETRYABLE_HTTP = frozenset({429, 502, 503, 504})
 INITIAL_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 32.0
-# How soon a gRPC channel reconnects to a collector that came back (grpc's own default grows to 120 s).
-GRPC_MAX_RECONNECT_BACKOFF_MS = 5000
 
 
 class Retry:
@@ -122,6 +103,14 @@ class _OtlpExporter:
 
     def _accepted(self, response: bytes) -> bool:
         """OTLP #partial-success: the backend kept some spans; never retried, worth a log line."""
+        if not response:  # the usual answer: everything accepted
+            self._last_problem = ""
+            return True
+        # Loaded only for a non-empty answer: the message classes cost 3.5 MB of every proxy.
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: PLC0415
+            ExportTraceServiceResponse,
+        )
+
         partial = ExportTraceServiceResponse()
         with contextlib.suppress(Exception):  # a body that is not the response message: nothing to say
             partial = ExportTraceServiceResponse.FromString(response)
@@ -140,90 +129,6 @@ class _OtlpExporter:
 
     def _close(self) -> None:
         raise NotImplementedError
-
-
-class OtlpGrpcExporter(_OtlpExporter):
-    def __init__(
-        self,
-        endpoint: str,
-        encoder: Encoder,
-        *,
-        insecure: bool = False,
-        headers: Sequence[tuple[str, str]] = (),
-        timeout_s: float = 10.0,
-        compression: str = "none",
-        certificate: str | None = None,
-        client_key: str | None = None,
-        client_certificate: str | None = None,
-        initial_backoff_s: float = INITIAL_BACKOFF_S,
-        max_backoff_s: float = MAX_BACKOFF_S,
-    ) -> None:
-        super().__init__(encoder, timeout_s, initial_backoff_s, max_backoff_s)
-        target, secure = grpc_target(endpoint, insecure)
-        options = [
-            ("grpc.primary_user_agent", USER_AGENT),
-            ("grpc.max_reconnect_backoff_ms", GRPC_MAX_RECONNECT_BACKOFF_MS),
-        ]
-        gzipped = grpc.Compression.Gzip if compression == "gzip" else None
-        if secure:
-            credentials = grpc.ssl_channel_credentials(
-                _read(certificate), _read(client_key), _read(client_certificate)
-            )
-            self._channel = grpc.secure_channel(target, credentials, options, gzipped)
-        else:
-            self._channel = grpc.insecure_channel(target, options, gzipped)
-        # Requests go out already encoded: no serializer, bytes in and bytes out.
-        self._call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = self._channel.unary_unary(GRPC_EXPORT_METHOD)
-        self._metadata = tuple((name.lower(), value) for name, value in headers)  # gRPC wants lower case
-
-    def _attempt(self, payload: bytes, timeout_s: float) -> bool | Retry:
-        try:
-            response = self._call(payload, timeout=max(timeout_s, 0.001), metadata=self._metadata)
-        except grpc.RpcError as error:
-            outcome = _grpc_outcome(error)
-            if outcome is False and isinstance(error, grpc.Call):
-                self._problem(f"OTLP/gRPC export rejected: {error.code()} {error.details()}")
-            return outcome
-        return self._accepted(response)
-
-    def _close(self) -> None:
-        self._channel.close()
-
-
-def grpc_target(endpoint: str, insecure: bool) -> tuple[str, bool]:
-    """(gRPC target, use TLS) for an OTLP/gRPC endpoint: a URL's scheme decides, else `insecure`."""
-    if "://" not in endpoint:
-        return endpoint, not insecure
-    parts = urllib.parse.urlsplit(endpoint)
-    secure = parts.scheme == "https"
-    port = parts.port or (443 if secure else 80)
-    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
-    return f"{host}:{port}", secure
-
-
-def _grpc_outcome(error: grpc.RpcError) -> bool | Retry:
-    if not isinstance(error, grpc.Call):
-        return Retry()
-    code = error.code()
-    delay = _retry_info_delay(error)
-    if code in RETRYABLE_GRPC or (code == grpc.StatusCode.RESOURCE_EXHAUSTED and delay is not None):
-        return Retry(delay)
-    return False
-
-
-def _retry_info_delay(error: grpc.Call) -> float | None:
-    """The server's google.rpc.RetryInfo delay (OTLP #otlpgrpc-throttling), if it sent one."""
-    for key, value in error.trailing_metadata() or ():
-        if key == "grpc-status-details-bin" and isinstance(value, bytes):
-            try:
-                details = status_pb2.Status.FromString(value).details
-            except DecodeError:
-                return None
-            for detail in details:
-                info = error_details_pb2.RetryInfo()
-                if detail.Unpack(info):
-                    return info.retry_delay.seconds + info.retry_delay.nanos / 1e9
-    return None
 
 
 class OtlpHttpExporter(_OtlpExporter):
@@ -396,6 +301,9 @@ def _one(name: str, config: ExportConfig) -> Exporter:
         return ConsoleExporter(config.resource)
     encoder = Encoder(config.resource, SCOPE_NAME, TRACECAR_VERSION)
     if config.protocol == GRPC:
+        # Imported only when asked for: grpcio adds about 15 MB to every proxy process.
+        from proxy.spans.grpc_exporter import OtlpGrpcExporter  # noqa: PLC0415
+
         return OtlpGrpcExporter(
             config.endpoint,
             encoder,

@@ -15,10 +15,9 @@ from typing import Any
 import aiohttp
 import pytest
 import uvloop
-from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from proxy.admin import AdminServer, AdminState, is_loopback, make_app
+from proxy.admin import AdminServer, AdminState, is_loopback
 from proxy.metrics import ProxyMetrics, Registry
 
 
@@ -239,13 +238,12 @@ def test_an_ipv4_mapped_loopback_client_may_drain() -> None:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         sock.bind(("::", 0))
         port = sock.getsockname()[1]
-        runner = web.AppRunner(make_app(hooks.state(), Registry()), access_log=None)
-        await runner.setup()
+        admin = AdminServer(hooks.state(), Registry())
+        await admin.start(sock)
         try:
-            await web.SockSite(runner, sock).start()
             assert (await request("POST", f"http://127.0.0.1:{port}/drain"))[:2] == (202, "draining\n")
         finally:
-            await runner.cleanup()
+            await admin.stop()
         assert hooks.events[0] == "drain started"
 
     run(scenario)

@@ -8,6 +8,7 @@ import gzip
 import http.client
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import grpc
@@ -26,6 +27,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from proxy.collector.model import Span
+from proxy.collector.store import Retention
 from proxy.collector.writer import Writer
 from tests.collector.running import RunningCollector
 
@@ -137,5 +139,17 @@ def test_full_queue_answers_retryable_errors(tmp_path: Path) -> None:
     assert "grpc-status-details-bin" in trailer
 
 
-async def _submit(writer: Writer) -> asyncio.Future[None]:
+async def _submit(writer: Writer) -> asyncio.Future[int]:
     return writer.submit([Span(TRACE_ID.hex(), "01" * 8, None, "s", "held", 1, 1, 2)])
+
+
+def test_the_running_collector_applies_retention(tmp_path: Path) -> None:
+    retention = Retention(max_age_s=0.2)
+    with RunningCollector(
+        tmp_path / "traces.db", retention=retention, retention_interval_s=0.05
+    ) as collector:
+        emit_trace(HttpExporter(endpoint=collector.http_endpoint + "/v1/traces"), "short-lived")
+        deadline = time.monotonic() + 15
+        while collector.spans():
+            assert time.monotonic() < deadline, "retention never deleted the trace"
+            time.sleep(0.05)

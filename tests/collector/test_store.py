@@ -10,19 +10,27 @@ from proxy.collector.store import Retention, Store
 from tests.collector.factory import BASE_NS, TRACE, span
 
 OTHER = "0af7651916cd43dd8448eb211c80319c"
+WEB = "frontend, the web tier"  # a comma in a service name
 
 
 def test_spans_round_trip_and_trace_summary(tmp_path: Path) -> None:
     store = Store(tmp_path / "t.db")
-    root = span("frontend", "GET /", 0, 30)
-    child = span("checkout", "Buy", 5, 25, parent=root, kind=KIND_CLIENT, status=STATUS_ERROR, attempt=2)
+    root = span(WEB, "GET /", 0, 30)
+    child = span(
+        "checkout", "Buy", 5, 25, parent=root, kind=KIND_CLIENT, status=STATUS_ERROR,
+        attempt=2, tags=["a", 1, True, 1.5, None], retry={"after": 0.5, "of": ["x"]},
+    )  # fmt: skip
     store.insert([child])  # the child first: until the root arrives, the earliest span stands in
     assert store.recent_traces()[0].root_name == "Buy"
     store.insert([root, child])  # a retried export: stored once
     [summary] = store.recent_traces()
-    assert (summary.trace_id, summary.root_service, summary.root_name) == (TRACE, "frontend", "GET /")
+    assert (summary.trace_id, summary.root_service, summary.root_name) == (
+        TRACE,
+        "frontend, the web tier",
+        "GET /",
+    )
     assert (summary.span_count, summary.error_count, summary.duration_ns) == (2, 1, 30_000_000)
-    assert summary.services == ("checkout", "frontend")
+    assert summary.services == ("checkout", WEB)
     assert store.trace(TRACE) == [root, child]
     assert store.trace(TRACE[:8]) == [root, child]  # a unique prefix is enough
     assert store.trace("ffff") == []
@@ -39,6 +47,7 @@ def test_filters(tmp_path: Path) -> None:
     assert [t.root_name for t in store.recent_traces(errors_only=True)] == ["slow"]
     assert [t.root_name for t in store.recent_traces(limit=1)] == ["slow"]
     assert store.services() == ["checkout", "frontend"]
+    assert store.service_stats() == [("checkout", 1, 1), ("frontend", 1, 0)]
 
 
 def test_wal_mode_and_readers_see_commits(tmp_path: Path) -> None:

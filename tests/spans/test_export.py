@@ -19,11 +19,10 @@ from proxy.spans.config import TRACECAR_VERSION, from_env
 from proxy.spans.exporters import (
     ConsoleExporter,
     FanOutExporter,
-    OtlpGrpcExporter,
     OtlpHttpExporter,
-    grpc_target,
     make_exporter,
 )
+from proxy.spans.grpc_exporter import OtlpGrpcExporter, grpc_target
 from proxy.spans.otlp import Encoder
 from proxy.spans.pipeline import Exporter, SpanPipeline
 from proxy.spans.record import KIND_CLIENT, STATUS_ERROR, Attribute

@@ -9,7 +9,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from proxy.spans.otlp import Encoder, build_request
+from proxy.spans.otlp import Encoder
+from proxy.spans.otlp_messages import build_request
 from proxy.spans.record import (
     FLAGS_PARENT_LOCAL,
     KIND_CLIENT,
