@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from proxy.collector.terminal import render_waterfall
-from proxy.demo.run import Capabilities
+from proxy.demo.services import Capabilities
 from proxy.demo.summary import Findings
 from proxy.demo.traffic import Tally
 

@@ -10,37 +10,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import importlib.util
 import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from proxy.demo import topology
+from proxy.demo.processes import DemoError, Processes
+from proxy.demo.services import SERVICES, Capabilities
 from proxy.demo.topology import Plan, TopologyError
 
-SERVICES = ("frontend", "checkout", "inventory", "redis")
-APP_PORTS = {"frontend": 8080, "checkout": 50051, "inventory": 8080}
-REDIS_PORT = 6379
-ADMIN_PORT = 15000
-ROUTES = {"frontend": ("/buy/{item}",), "checkout": ("/reserve/{item}",), "inventory": ("/reserve/{item}",)}
+if TYPE_CHECKING:
+    from proxy.demo.collecting import DemoCollector
+
 LOCK_FILE = Path("/run/tracecar-demo.lock")
-START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 15.0
-DRAIN_GRACE_S = "2"
 REQUIRED_TOOLS = ("ip", "iptables", "redis-server")
-
-
-class DemoError(Exception):
-    """The demo cannot go on; the message says why (and where the logs are)."""
 
 
 @dataclass(frozen=True)
@@ -51,108 +41,6 @@ class Options:
     db: str | None = None
     keep_db: bool = False
     json: bool = False
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What this build of the proxy can trace; the demo routes around what it cannot."""
-
-    grpc: bool  # HTTP/2 relay: gRPC through the sidecars
-    db_linking: bool  # opaque relay with database command spans
-
-    @staticmethod
-    def detect() -> Capabilities:
-        return Capabilities(
-            grpc=importlib.util.find_spec("proxy.h2") is not None,
-            db_linking=importlib.util.find_spec("proxy.db") is not None,
-        )
-
-
-def sidecar_options(service: str, capabilities: Capabilities) -> list[str]:
-    """`tracecar sidecar` options for `service`: the Docker-mode defaults, with route templates for
-    readable span names, and the ports its proxy cannot relay yet left out of the interception."""
-    options = ["--no-ipv6", "--drain-grace", DRAIN_GRACE_S]
-    options += [option for route in ROUTES.get(service, ()) for option in ("--route", route)]
-    if not capabilities.grpc and service == "frontend":
-        options += ["--exclude-outbound-ports", str(APP_PORTS["checkout"])]
-    if not capabilities.grpc and service == "checkout":
-        options += ["--exclude-inbound-ports", str(APP_PORTS["checkout"])]
-    if not capabilities.db_linking and service == "inventory":
-        options += ["--exclude-outbound-ports", str(REDIS_PORT)]
-    return options
-
-
-def sidecar_env(service: str, otlp_endpoint: str) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-        "OTEL_SERVICE_NAME": service,
-        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
-        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-        "OTEL_BSP_SCHEDULE_DELAY": "200",
-    }
-
-
-def app_command(service: str, ready: Path) -> list[str]:
-    command = [sys.executable, "-m", "proxy.demo.apps", service, "--port", str(APP_PORTS[service])]
-    command += [
-        "--checkout", f"checkout:{APP_PORTS['checkout']}",
-        "--inventory", f"inventory:{APP_PORTS['inventory']}",
-        "--redis", f"redis:{REDIS_PORT}",
-        "--ready", str(ready),
-    ]  # fmt: skip
-    return command
-
-
-def redis_command(address: str) -> list[str]:
-    return [
-        "redis-server", "--bind", address, "--port", str(REDIS_PORT), "--save", "", "--appendonly", "no",
-        "--protected-mode", "no", "--daemonize", "no", "--logfile", "",
-    ]  # fmt: skip
-
-
-class Processes:
-    """Processes started in the demo's namespaces, each logging to a file of its own."""
-
-    def __init__(self, logs: Path) -> None:
-        self.logs = logs
-        self.started: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str, namespace: str, command: list[str], env: dict[str, str] | None = None) -> None:
-        log = (self.logs / f"{name}.log").open("wb")
-        with log:
-            # A group of their own: Ctrl-C reaches the demo alone, which stops them in order.
-            self.started[name] = subprocess.Popen(
-                ["ip", "netns", "exec", namespace, *command],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=env, cwd="/", process_group=0,
-            )  # fmt: skip
-
-    def check_running(self, name: str) -> None:
-        code = self.started[name].poll()
-        if code is not None:
-            raise DemoError(f"{name} exited with code {code} at start-up:\n{self.tail(name)}")
-
-    def tail(self, name: str, lines: int = 15) -> str:
-        text = (self.logs / f"{name}.log").read_text(errors="replace").splitlines()
-        return "\n".join("    " + line for line in text[-lines:])
-
-    async def terminate(self, names: list[str]) -> None:
-        """SIGTERM, then wait (the sidecars drain and flush their spans); SIGKILL past the timeout."""
-        chosen = [self.started[name] for name in names if name in self.started]
-        for proc in chosen:
-            if proc.poll() is None:
-                proc.terminate()
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while any(proc.poll() is None for proc in chosen) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        self.kill()
-
-    def kill(self) -> None:
-        for proc in self.started.values():
-            if proc.poll() is None:
-                proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5)
 
 
 def run(options: Options) -> int:
@@ -252,7 +140,9 @@ async def _demo(options: Options, db: str, workdir: Path, processes: Processes) 
         await collector.stop()
 
 
-async def _shop(options: Options, network: Plan, workdir: Path, processes: Processes, collector: Any) -> int:
+async def _shop(
+    options: Options, network: Plan, workdir: Path, processes: Processes, collector: DemoCollector
+) -> int:
     from proxy.demo import report, shop  # noqa: PLC0415
 
     capabilities = Capabilities.detect()

@@ -13,15 +13,13 @@ from typing import TextIO
 
 import aiohttp
 
+from proxy.demo.processes import DemoError, Processes
 from proxy.demo.resp import Redis
-from proxy.demo.run import (
+from proxy.demo.services import (
     ADMIN_PORT,
     APP_PORTS,
     REDIS_PORT,
-    START_TIMEOUT_S,
     Capabilities,
-    DemoError,
-    Processes,
     app_command,
     redis_command,
     sidecar_env,
@@ -32,6 +30,7 @@ from proxy.demo.traffic import STOCK, Progress, Tally
 from proxy.demo.traffic import drive as drive_mix
 
 APPS = ("frontend", "checkout", "inventory")
+START_TIMEOUT_S = 30.0
 
 
 async def start(

@@ -8,7 +8,7 @@ import pytest
 
 from proxy.collector.model import KIND_CLIENT, KIND_SERVER, STATUS_ERROR, Span
 from proxy.demo import resp, topology
-from proxy.demo.run import Capabilities, sidecar_options
+from proxy.demo.services import Capabilities, sidecar_options
 from proxy.demo.summary import findings
 from proxy.demo.traffic import MIX, UNKNOWN_ITEM, Tally, orders, progress_line
 
