@@ -4,10 +4,12 @@ hop and what database-command linking recovered, and where the web page is. As t
 from __future__ import annotations
 
 import shutil
+import textwrap
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from proxy.collector.terminal import render_waterfall
+from proxy.collector.views import plural
 from proxy.demo.services import Capabilities
 from proxy.demo.summary import Findings
 from proxy.demo.traffic import Tally
@@ -64,21 +66,25 @@ def _statuses(tally: Tally) -> str:
 
 def _broken_hop(result: Result, width: int, color: bool) -> list[str]:
     found = result.found
+    calls = plural(found.broken_traces, "call")
     lines = [
-        f"The broken hop: checkout does not pass the trace context on to inventory, so its "
-        f"{found.broken_traces} calls there each started a trace of their own (above, the trace ends "
-        "at checkout's gRPC server span)."
+        textwrap.fill(
+            "The broken hop: checkout does not pass the trace context on to inventory, so each of its "
+            f"{calls} there started a trace of its own (the traces above end at checkout's gRPC server "
+            "span).",
+            width,
+        )
     ]
     if found.broken:
         lines += ["One of them:", "", render_waterfall(found.broken, width=width, color=color), ""]
     if not result.capabilities.db_linking:
-        lines.append("Redis commands: this build of the proxy does not trace them yet.")
+        note = "Redis commands: this build of the proxy does not trace them yet."
     elif found.db_spans:
-        lines.append(
-            f"Redis commands: {found.db_spans} spans, {found.db_linked} of them linked to the inventory "
-            "request they served although RESP carries no trace context: the sidecar parents a command "
-            "to the one request its application is serving."
+        note = (
+            f"Redis commands: {plural(found.db_spans, 'span')}, {found.db_linked} of them linked to the "
+            "inventory request they served although RESP carries no trace context: the sidecar parents a "
+            "command to the one request its application is serving at that moment."
         )
     else:
-        lines.append("Redis commands: no spans arrived for them.")
-    return lines
+        note = "Redis commands: no spans arrived for them."
+    return [*lines, textwrap.fill(note, width)]

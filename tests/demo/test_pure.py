@@ -8,6 +8,7 @@ import pytest
 
 from proxy.collector.model import KIND_CLIENT, KIND_SERVER, STATUS_ERROR, Span
 from proxy.demo import resp, topology
+from proxy.demo.report import Result, render
 from proxy.demo.services import Capabilities, sidecar_options
 from proxy.demo.summary import findings
 from proxy.demo.traffic import MIX, UNKNOWN_ITEM, Tally, orders, progress_line
@@ -128,3 +129,28 @@ def test_findings_of_nothing() -> None:
     found = findings([])
     assert found.traces == 0
     assert found.as_json()["complete_trace"] is None
+
+
+def test_report_names_the_counts_the_broken_hop_and_the_linked_commands() -> None:
+    spans = [
+        span("t1", "a", None, "frontend", KIND_SERVER),
+        span("t1", "b", "a", "frontend", KIND_CLIENT),
+        span("t1", "c", "b", "checkout", KIND_SERVER),
+        span("t3", "e", None, "checkout", KIND_CLIENT),
+        span("t3", "f", "e", "inventory", KIND_SERVER),
+        span("t3", "g", "f", "inventory", KIND_CLIENT, attributes={"db.system.name": "redis"}),
+    ]
+    tally = Tally(sent=3)
+    tally.statuses.update({200: 2, 503: 1})
+    result = Result(tally, findings(spans), Capabilities(grpc=True, db_linking=True), "http://x/", "")
+    text = render(result, width=100)
+    assert "requests  3 sent, 2 ok, 1 failed (200: 2, 503: 1)" in text
+    assert "traces    2, with 6 spans: checkout 2, frontend 2, inventory 2" in text
+    assert "A complete trace" in text and "A failed order" not in text
+    flat = " ".join(text.split())
+    assert "each of its 1 call there started a trace of its own" in flat
+    assert "Redis commands: 1 span, 1 of them linked" in flat
+    assert text.endswith("Traces in your browser: http://x/")
+    assert result.as_json()["requests"]["by_status"] == {"200": 2, "503": 1}
+    without = Result(tally, findings(spans), Capabilities(grpc=True, db_linking=False), "http://x/", "")
+    assert "does not trace them yet" in render(without, width=100)
