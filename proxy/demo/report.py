@@ -70,8 +70,7 @@ def _broken_hop(result: Result, width: int, color: bool) -> list[str]:
     lines = [
         textwrap.fill(
             "The broken hop: checkout does not pass the trace context on to inventory, so each of its "
-            f"{calls} there started a trace of its own (the traces above end at checkout's gRPC server "
-            "span).",
+            f"{calls} there started a trace of its own (the frontend's traces stop at checkout).",
             width,
         )
     ]
