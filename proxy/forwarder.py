@@ -230,9 +230,8 @@ class Downstream(asyncio.Protocol):
 
     def _start_request(self) -> bool:
         end = head_end(self.buffer, 0, self.scanned, self.listener.limits.max_head_bytes)
-        if end < 0:
+        if end < 0:  # no pause for the buffer bound: head_end refuses a head over its own limit
             self.scanned = len(self.buffer)
-            self._check_buffer_bound()
             return False
         self.scanned = 0
         raw = bytes(self.buffer[:end])

@@ -16,6 +16,7 @@ IDLE_TIMEOUT_S = 300.0  # a keep-alive client connection with no request in flig
 # the kernel does not answer them with a reset that destroys the response on its way to the client
 # (nginx's lingering_close, RFC 9112 section 9.6).
 LINGER_S = 2.0
+MAX_HEAD_BYTES_ALLOWED = 1024 * 1024  # the most --max-header-bytes may be set to
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,10 @@ class ClientLimits:
     linger_s: float = LINGER_S
 
     def __post_init__(self) -> None:
-        if self.max_head_bytes < 1024:
-            raise ValueError(f"--max-header-bytes must be at least 1024, got {self.max_head_bytes}")
+        if not 1024 <= self.max_head_bytes <= MAX_HEAD_BYTES_ALLOWED:
+            raise ValueError(
+                f"--max-header-bytes must be from 1024 to {MAX_HEAD_BYTES_ALLOWED}, got {self.max_head_bytes}"
+            )
         for name, value in (("request-header", self.header_timeout_s), ("idle", self.idle_timeout_s)):
             if not value > 0:
                 raise ValueError(f"--{name}-timeout must be above 0 seconds, got {value:g}")

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from proxy.forwarder import MAX_BUFFERED
 from proxy.http1.head import MAX_HEADERS
 from proxy.limits import ClientLimits
 from tests.proxy.clients import curl, eventually, url
@@ -156,6 +157,20 @@ def test_head_up_to_the_limit_goes_through(
     wire.send(request)
     assert read_response(wire).payload == b"/big"
     assert upstream.requests[0].header(b"x") == b"a" * (MAX_HEAD - len(start))
+
+
+def test_a_limit_above_the_connection_buffer_still_takes_whole_heads(
+    upstream: HttpServer, loop_name: str
+) -> None:
+    """A head may be larger than the bytes buffered for pipelining (MAX_BUFFERED) when configured so."""
+    size = MAX_BUFFERED + 64 * 1024
+    sidecar = ThreadSidecar(upstream.port, loop_name, limits=ClientLimits(max_head_bytes=size + 1024))
+    try:
+        wire = connect(sidecar.port)
+        wire.send(head(b"GET /huge HTTP/1.1", b"Host: app", b"X: " + b"a" * size))
+        assert read_response(wire).payload == b"/huge"
+    finally:
+        sidecar.close()
 
 
 def test_refusals_are_logged_once_per_interval(
