@@ -68,6 +68,7 @@ def test_context_reads_stdin() -> None:
     [
         (("context", "-H", "no colon here"), "not a header line"),
         (("context", "--propagators", "jaeger", "-H", "a: b"), "OTEL_PROPAGATORS"),
+        (("demo", "--duration", "0"), "--duration must be"),
     ],
 )
 def test_bad_input_is_a_clear_error(args: tuple[str, ...], message: str) -> None:

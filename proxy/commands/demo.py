@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 HELP = "run a small shop in network namespaces with tracecar sidecars, and show the traces (root)"
 _DESCRIPTION = """\
@@ -37,7 +38,10 @@ def run(args: argparse.Namespace) -> int:
     from proxy.demo import run as demo  # noqa: PLC0415 - keep `tracecar --help` fast
 
     if not 0 < args.duration <= 3600 or not 0 <= args.web_port <= 65535:
-        print("tracecar demo: --duration must be within (0, 3600] and --web-port within 0..65535")
+        print(
+            "tracecar demo: --duration must be within (0, 3600] and --web-port within 0..65535",
+            file=sys.stderr,
+        )
         return 2
     options = demo.Options(args.duration, args.serve, args.web_port, args.db, args.keep_db, args.json)
     return demo.run(options)

@@ -53,7 +53,13 @@ def render(result: Result, color: bool = False, width: int | None = None) -> str
     ):
         if trace:
             lines += ["", title, "", render_waterfall(trace, width=width, color=color)]
-    lines += ["", *_broken_hop(result, width, color), "", f"Traces in your browser: {result.web_url}"]
+    lines += [
+        "",
+        *_broken_hop(result, width, color),
+        "",
+        f"Traces in your browser: {result.web_url}",
+        f"The service graph: {result.web_url}dependencies",
+    ]
     if result.db_path:
         lines.append(f"The spans are kept in {result.db_path}: tracecar traces --db {result.db_path}")
     return "\n".join(lines)

@@ -150,7 +150,7 @@ def test_report_names_the_counts_the_broken_hop_and_the_linked_commands() -> Non
     flat = " ".join(text.split())
     assert "each of its 1 call there started a trace of its own" in flat
     assert "Redis commands: 1 span, 1 of them linked" in flat
-    assert text.endswith("Traces in your browser: http://x/")
+    assert text.endswith("Traces in your browser: http://x/\nThe service graph: http://x/dependencies")
     assert result.as_json()["requests"]["by_status"] == {"200": 2, "503": 1}
     without = Result(tally, findings(spans), Capabilities(grpc=True, db_linking=False), "http://x/", "")
     assert "does not trace them yet" in render(without, width=100)
