@@ -41,13 +41,18 @@ class DemoCollector:
         self.web_url = f"http://{HOST_ADDRESS}:{port}/"
         runner = web.AppRunner(_app(self.db_path), access_log=None, handle_signals=False)
         await runner.setup()
-        try:
-            await web.TCPSite(runner, "127.0.0.1", port).start()
-        except OSError:
-            await runner.cleanup()
-            return
         self.loopback = runner
-        self.web_url = f"http://127.0.0.1:{port}/"
+        # The same port as on the demo address if it is free on loopback too, else any.
+        for loopback_port in (port, 0):
+            site = web.TCPSite(runner, "127.0.0.1", loopback_port, reuse_address=True)
+            try:
+                await site.start()
+            except OSError:
+                continue
+            server = site._server
+            assert isinstance(server, asyncio.base_events.Server)
+            self.web_url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+            return
 
     async def _start(self, web_port: int) -> Collector:
         config = CollectorConfig(
