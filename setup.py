@@ -20,9 +20,11 @@ HOT_PATH = [
     "proxy/http1",
     "proxy/exchange.py",
     "proxy/forwarder.py",
+    "proxy/h2",
     "proxy/http_span.py",
     "proxy/pool.py",
     "proxy/routes.py",
+    "proxy/rpc_span.py",
     "proxy/worker.py",
 ]
 

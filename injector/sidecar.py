@@ -8,6 +8,7 @@ from typing import Any
 from injector.pod_annotations import PodConfig, quantity_value
 from injector.policy import INIT_CONTAINER, PROXY_CONTAINER
 from proxy.interception.rules import DEFAULT_ADMIN_PORT, DEFAULT_PROXY_UID
+from proxy.opaque_ports import DEFAULT_OPAQUE_PORTS
 
 DEFAULT_IMAGE = "tracecar:0.1.0"
 TMP_VOLUME = "tracecar-tmp"
@@ -67,10 +68,9 @@ def init_container(spec: SidecarSpec) -> dict[str, Any]:
 
 def init_args(config: PodConfig) -> list[str]:
     args = ["--proxy-uid", str(DEFAULT_PROXY_UID)]
-    # Opaque ports bypass interception both ways: the proxy only speaks HTTP and has no raw TCP relay
-    # yet, so a port that must not be parsed is one it must not see.
-    inbound = _ports(config.exclude_inbound_ports + config.opaque_ports)
-    outbound = _ports(config.exclude_outbound_ports + config.opaque_ports)
+    # Opaque ports stay intercepted: the proxy relays them as TCP without detection, and traces them.
+    inbound = _ports(config.exclude_inbound_ports)
+    outbound = _ports(config.exclude_outbound_ports)
     if inbound:
         args += ["--exclude-inbound-ports", inbound]
     if outbound:
@@ -88,7 +88,7 @@ def proxy_container(spec: SidecarSpec) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": PROXY_CONTAINER,
         "image": spec.image,
-        "command": ["tracecar", "proxy"],
+        "command": ["tracecar", "proxy", *proxy_args(spec.config)],
         "ports": [{"name": "tracecar-admin", "containerPort": DEFAULT_ADMIN_PORT, "protocol": "TCP"}],
         "env": proxy_env(spec),
         "resources": proxy_resources(spec.config),
@@ -114,6 +114,13 @@ def proxy_container(spec: SidecarSpec) -> dict[str, Any]:
     else:
         container["lifecycle"]["postStart"] = _python_hook(WAIT_READY_SCRIPT)
     return container
+
+
+def proxy_args(config: PodConfig) -> list[str]:
+    """The pod's opaque ports are added to the proxy's well-known ones, not put in their place."""
+    if not config.opaque_ports:
+        return []
+    return ["--opaque-ports", _ports(tuple(DEFAULT_OPAQUE_PORTS) + config.opaque_ports)]
 
 
 def tmp_volume() -> dict[str, Any]:

@@ -26,6 +26,7 @@ class Exchange:
         "start_ns",
         "status",
     )
+    http2 = False  # proxy.h2.exchange.StreamExchange says True
 
     def __init__(
         self,

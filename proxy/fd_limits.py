@@ -59,6 +59,16 @@ class DescriptorWatch:
             exhausted(in_use, self.limit)
 
 
+def is_exhaustion(error: BaseException) -> bool:
+    """An error that says this process ran out of descriptors or buffers, not that a peer failed."""
+    return isinstance(error, OSError) and error.errno in _OUT_OF_RESOURCES
+
+
+def report_exhaustion() -> None:
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    exhausted(open_descriptors(limit), limit)
+
+
 def exhausted(in_use: int, limit: int) -> None:
     _log_exhausted(
         "out of file descriptors (%d of %d in use): new connections are dropped until some close; "
@@ -74,7 +84,7 @@ def throttle_accept_errors(loop: asyncio.AbstractEventLoop, limit: int) -> None:
 
     def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         error = context.get("exception")
-        if isinstance(error, OSError) and error.errno in _OUT_OF_RESOURCES:
+        if isinstance(error, OSError) and is_exhaustion(error):
             exhausted(open_descriptors(limit), limit)
         elif default is not None:
             default(loop, context)

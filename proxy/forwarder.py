@@ -28,12 +28,14 @@ from proxy.throttled_log import ThrottledLog
 
 if TYPE_CHECKING:
     from proxy.pool import Pool
+    from proxy.tcp_span import TcpConnection
 
 log = logging.getLogger("tracecar.proxy")
 _log_rejected = ThrottledLog(log, logging.INFO)  # any client can send bad requests at will
 
 MAX_BUFFERED = 256 * 1024  # per connection: pipelined requests and bytes waiting on a slow peer
 DRAIN_LINGER_S = 1.0  # how long a connection idle at drain time may still bring one last request
+DETECT_TIMEOUT_S = 10.0  # a client that has said nothing this long is relayed as opaque TCP
 
 
 def stream(transport: asyncio.BaseTransport) -> asyncio.Transport:
@@ -71,6 +73,10 @@ class Listener:
         record: Callable[[SpanRecord], None] = lambda span: None,
         upstream_override: tuple[str, int] | None = None,
         limits: ClientLimits = DEFAULT_LIMITS,
+        opaque_ports: frozenset[int] = frozenset(),
+        detect_timeout_s: float = DETECT_TIMEOUT_S,
+        tcp_finished: Callable[[TcpConnection], None] = lambda connection: None,
+        detected: Callable[[str], None] = lambda protocol: None,
     ) -> None:
         self.direction = direction  # "inbound" (SERVER spans) or "outbound" (CLIENT spans)
         self.pool = pool
@@ -84,6 +90,10 @@ class Listener:
         self.limits = limits
         # A request the proxy answered itself (400, 408, 431, 501, 505): metrics bind it to a counter.
         self.refused: Callable[[int], None] = lambda status: None
+        self.opaque_ports = opaque_ports  # destination ports relayed without sniffing (proxy.opaque_ports)
+        self.detect_timeout_s = detect_timeout_s  # a client silent this long is relayed as opaque TCP
+        self.tcp_finished = tcp_finished  # an opaque connection ended (metrics; its span goes to record)
+        self.detected = detected  # what each new connection was classified as (metrics)
         self.connections: set[Connection] = set()
         self.draining = False
         # What each protocol `proxy.sniff.classify` can name is handled by.

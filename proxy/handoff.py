@@ -9,6 +9,10 @@ factory `(listener, handoff) -> asyncio.Protocol`; the acceptor calls the new pr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from proxy.early_upstream import EarlyUpstream
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,3 +20,6 @@ class Handoff:
     peer: tuple[str, int]  # the client
     destination: tuple[str, int]  # where the client meant to go (SO_ORIGINAL_DST or the override)
     first: bytes  # what the client sent while the acceptor was deciding; the protocol gets it next
+    protocol: str = "http1"  # what `proxy.sniff.classify` (or a declared opaque port) decided
+    # The upstream connection the acceptor opened while the client was silent (server-first protocols).
+    upstream: EarlyUpstream | None = None

@@ -40,6 +40,12 @@ def describe(
     routes: Routes,
     redacted_keys: frozenset[str] = DEFAULT_REDACTED_QUERY_KEYS,
 ) -> HttpSpan:
+    if exchange.http2:
+        from proxy.rpc_span import describe_rpc  # noqa: PLC0415 (it builds on this module)
+
+        rpc = describe_rpc(exchange)
+        if rpc is not None:
+            return rpc
     request = exchange.request
     server = exchange.direction == "inbound"
     method = request.method.decode("latin-1") if request.method in KNOWN_METHODS else "_OTHER"
@@ -92,7 +98,8 @@ def _client_attributes(exchange: Exchange, host: str, port: int, path: bytes, qu
 
 def _common_attributes(exchange: Exchange) -> list[Attribute]:
     request = exchange.request
-    attributes: list[Attribute] = [("network.protocol.version", "1.0" if request.http10 else "1.1")]
+    version = "2" if exchange.http2 else "1.0" if request.http10 else "1.1"
+    attributes: list[Attribute] = [("network.protocol.version", version)]
     for name, value in request.headers:
         if name.lower() == b"user-agent":
             attributes.append(("user_agent.original", value[:MAX_ATTRIBUTE_CHARS].decode("latin-1")))

@@ -256,6 +256,9 @@ ERROR_REASONS = (
 UPSTREAM_STATES = ("connecting", "active", "idle")
 # Statuses the proxy answers requests with itself (proxy.http1.errors), "other" for any new one.
 REFUSAL_STATUSES = ("400", "408", "431", "501", "505", "other")
+PROTOCOLS = ("http1", "h2", "tls", "opaque")  # what `proxy.sniff` tells apart
+TCP_ENDS = ("close", "reset", "timeout")  # how an opaque connection ended (`proxy.tcp_span`)
+TCP_SIDES = ("client", "server")  # who sent the bytes
 
 
 class DirectionMetrics:
@@ -356,6 +359,26 @@ class ProxyMetrics:
             "Connections the proxy opened to upstreams (each reuse of a pooled one is not counted).",
             direction,
         )
+        self.connections_detected = r.counter_family(
+            "tracecar_connections_detected_total",
+            "New connections by the protocol their first bytes (or a declared opaque port) showed.",
+            {"protocol": PROTOCOLS},
+        )
+        self.tcp_connections = r.counter_family(
+            "tracecar_tcp_connections_total",
+            "Connections relayed as opaque TCP (TLS included) that ended, by how they ended.",
+            {**direction, "end": TCP_ENDS},
+        )
+        self.tcp_connect_errors = r.counter_family(
+            "tracecar_tcp_connect_errors_total",
+            "Opaque TCP connections whose upstream could not be reached (the client got a reset).",
+            direction,
+        )
+        self.tcp_bytes = r.counter_family(
+            "tracecar_tcp_bytes_total",
+            "Bytes relayed on opaque TCP connections, by the side that sent them.",
+            {**direction, "sender": TCP_SIDES},
+        )
         self.spans_exported = r.counter("tracecar_spans_exported_total", "Spans the exporter delivered.")
         self.spans_dropped = r.counter(
             "tracecar_spans_dropped_total", "Spans dropped before export because the queue was full."
@@ -366,6 +389,22 @@ class ProxyMetrics:
         self.spans_queued = r.gauge("tracecar_spans_queued", "Spans waiting in the export queue.")
         self.inbound = DirectionMetrics(self, "inbound")
         self.outbound = DirectionMetrics(self, "outbound")
+
+    def protocol_detected(self, protocol: str) -> None:
+        if protocol in PROTOCOLS:
+            self.connections_detected.labels(protocol).value += 1
+
+    def tcp_finished(
+        self, direction: str, end: str, from_client: int, from_server: int, failed: bool
+    ) -> None:
+        """One opaque connection ended (a few per second at most: label look-ups are fine here)."""
+        if direction not in DIRECTIONS or end not in TCP_ENDS:
+            return
+        self.tcp_connections.labels(direction, end).value += 1
+        self.tcp_bytes.labels(direction, "client").value += from_client
+        self.tcp_bytes.labels(direction, "server").value += from_server
+        if failed:
+            self.tcp_connect_errors.labels(direction).value += 1
 
     def direction(self, name: str) -> DirectionMetrics:
         if name not in DIRECTIONS:

@@ -3,8 +3,9 @@
 Application protocols without trace context (Redis, PostgreSQL) still deserve a span per command.
 The opaque relay, and the eBPF fallback for traffic the proxy never sees, offer every stream to
 `observer_for`; a parser that recognises the client's first bytes returns an observer, which then
-sees every byte in order and hands finished spans to `StreamInfo.record`. Observers are sans-IO:
-they never write to the connection, and an observer that fails is dropped, never the connection.
+sees every byte in order (those first ones included) and hands finished spans to `StreamInfo.record`.
+Observers are sans-IO: they never write to the connection, and an observer that fails is dropped,
+never the connection.
 """
 
 from __future__ import annotations
@@ -37,6 +38,26 @@ class StreamObserver(Protocol):
         """The stream ended: commands still waiting for a reply end here."""
 
 
+ObserverFactory = Callable[[bytes, StreamInfo], "StreamObserver | None"]
+# Tried in order by `observer_for`; a parser module appends its factory with `register`.
+FACTORIES: list[ObserverFactory] = []
+
+
+def register(factory: ObserverFactory) -> None:
+    FACTORIES.append(factory)
+
+
 def observer_for(first: bytes, stream: StreamInfo) -> StreamObserver | None:
-    """An observer for the protocol the client's `first` bytes start, or None (issue 5 adds them)."""
-    return None
+    """An observer for the protocol the client's `first` bytes start (Redis, PostgreSQL), or None.
+
+    `first` is only looked at: the observer is then given every byte, `first` included, through
+    `client_data`. Failures are the caller's to contain (drop the observer, keep the stream).
+    Registered factories (`register`) are tried first, then the database parsers.
+    """
+    for factory in FACTORIES:
+        observer = factory(first, stream)
+        if observer is not None:
+            return observer
+    from proxy.db.observer import db_observer  # noqa: PLC0415 - proxy.db builds on this module
+
+    return db_observer(first, stream)

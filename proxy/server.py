@@ -13,14 +13,19 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import proxy.h2.relay
 from propagation import Propagators, Sampler
 from proxy.accept import Accepted
 from proxy.exchange import Exchange
-from proxy.forwarder import Listener
+from proxy.forwarder import DETECT_TIMEOUT_S, Listener
 from proxy.http_span import DEFAULT_REDACTED_QUERY_KEYS
 from proxy.limits import DEFAULT_LIMITS, ClientLimits
+from proxy.opaque import Relay
+from proxy.opaque_ports import DEFAULT_OPAQUE_PORTS
 from proxy.pool import Pool
+from proxy.sniff import OPAQUE, TLS
 from proxy.spans.record import SpanRecord
+from proxy.tcp_span import TcpConnection
 
 log = logging.getLogger("tracecar.server")
 
@@ -42,6 +47,8 @@ class ProxyConfig:
     # Query keys whose values spans show as REDACTED (lower case).
     redact_query_keys: frozenset[str] = DEFAULT_REDACTED_QUERY_KEYS
     run_as: tuple[int, int] | None = None  # (uid, gid) to drop to once listening
+    opaque_ports: frozenset[int] = DEFAULT_OPAQUE_PORTS  # relayed as opaque TCP without sniffing
+    detect_timeout_s: float = DETECT_TIMEOUT_S  # a client silent this long is relayed as opaque TCP
 
 
 def listening_sockets(port: int, ipv6: bool) -> list[socket.socket]:
@@ -81,6 +88,9 @@ class Proxy:
         sampler: Sampler,
         finished: Callable[[Exchange], None],
         record: Callable[[SpanRecord], None] = lambda span: None,
+        *,
+        tcp_finished: Callable[[TcpConnection], None] = lambda connection: None,
+        detected: Callable[[str], None] = lambda protocol: None,
     ) -> None:
         self.config = config
         self.pool = Pool(config.connect_timeout_s, config.header_timeout_s, config.upstream_idle_timeout_s)
@@ -94,6 +104,10 @@ class Proxy:
                 record=record,
                 upstream_override=config.upstream,
                 limits=config.limits,
+                opaque_ports=config.opaque_ports,
+                detect_timeout_s=config.detect_timeout_s,
+                tcp_finished=tcp_finished,
+                detected=detected,
             )
             for direction in ("inbound", "outbound")
         }
@@ -101,8 +115,11 @@ class Proxy:
         shortest = min(limits.header_timeout_s, limits.idle_timeout_s, limits.linger_s)
         for listener in self.listeners.values():
             self.pool.watch(listener.expire, shortest)
+            listener.handlers.update({OPAQUE: Relay, TLS: Relay})
         self.servers: list[asyncio.AbstractServer] = []
         self.ready = False
+        for listener in self.listeners.values():
+            listener.handlers["h2"] = proxy.h2.relay.Relay
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

@@ -59,7 +59,8 @@ def connection_span(connection: TcpConnection) -> SpanRecord:
     if failed:
         attributes.append(("error.type", failed))
     context = connection.context
-    name = f"TLS {connection.server_name}" if connection.server_name else f"TCP {host}:{port}"
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # IPv6 bracketed (RFC 3986)
+    name = f"TLS {connection.server_name}" if connection.server_name else f"TCP {where}"
     parent = connection.parent_span_id
     return SpanRecord(
         context.trace_id,

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from propagation.context import SAMPLED
 from proxy.admin import AdminServer, AdminState
+from proxy.ebpf.runner import EbpfConfig, make_runner
 from proxy.exchange import Exchange
 from proxy.fd_limits import DescriptorWatch, raise_nofile_limit, throttle_accept_errors
 from proxy.http_span import DEFAULT_REDACTED_QUERY_KEYS, SERVER, describe
@@ -27,6 +28,8 @@ from proxy.spans.config import ExportConfig
 from proxy.spans.exporters import make_exporter
 from proxy.spans.pipeline import SpanPipeline
 from proxy.spans.record import FLAGS_PARENT_LOCAL, FLAGS_PARENT_REMOTE, KIND_CLIENT, KIND_SERVER, SpanRecord
+from proxy.tasks import spawn
+from proxy.tcp_span import TcpConnection
 
 log = logging.getLogger("tracecar.worker")
 
@@ -78,6 +81,17 @@ def watch_descriptors(proxy: Proxy) -> None:
     proxy.pool.watch(lambda now: descriptors.check(proxy.open_connections()), MAX_SWEEP_INTERVAL_S * 4)
 
 
+def tcp_recorder(metrics: ProxyMetrics, connection: TcpConnection) -> None:
+    """An opaque connection ended: metrics (the relay records its span itself when sampled)."""
+    metrics.tcp_finished(
+        connection.direction,
+        connection.ended,
+        connection.bytes_from_client,
+        connection.bytes_from_server,
+        failed=bool(connection.error),
+    )
+
+
 def watch(metrics: ProxyMetrics, proxy: Proxy, pipeline: SpanPipeline) -> None:
     """Gauges read at scrape time, so the data path pays nothing for them."""
     for direction, listener in proxy.listeners.items():
@@ -113,24 +127,43 @@ def tune_gc() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
-async def run(config: ProxyConfig, export: ExportConfig, routes: Routes, admin: bool = True) -> None:
+async def run(
+    config: ProxyConfig,
+    export: ExportConfig,
+    routes: Routes,
+    admin: bool = True,
+    ebpf: EbpfConfig | None = None,
+) -> None:
     """Serve until SIGTERM, SIGINT or /quitquitquit; then drain connections, flush spans, return.
 
     `admin`: serve the admin listener from this worker (with --workers, only the first does).
+    `ebpf`: also run the eBPF fallback for the connections the proxy does not see.
     """
     pipeline = SpanPipeline(make_exporter(export), export.max_queue, export.max_batch, export.interval_s)
     metrics = ProxyMetrics()
     finished = exchange_recorder(pipeline, routes, metrics, config.redact_query_keys)
-    proxy = Proxy(config, export.propagators, export.sampler, finished, pipeline.record)
+    proxy = Proxy(
+        config,
+        export.propagators,
+        export.sampler,
+        finished,
+        pipeline.record,
+        tcp_finished=functools.partial(tcp_recorder, metrics),
+        detected=metrics.protocol_detected,
+    )
     watch(metrics, proxy, pipeline)
     watch_descriptors(proxy)
     stop = asyncio.Event()
     state = AdminState(on_drain=proxy.drain, on_exit=stop.set)
     server = AdminServer(state, metrics.registry, port=config.admin_port) if admin else None
+    fallback = None if ebpf is None else make_runner(ebpf, pipeline.record, export.sampler, metrics.registry)
     try:
         await proxy.start()
         if server is not None:
             await server.start()
+        # Before dropping privileges: bpftrace needs root, and keeps it after the proxy lets go.
+        if fallback is not None and await fallback.start():
+            spawn(fallback.follow(), name="ebpf")
         state.ready = True
         tune_gc()
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
@@ -141,6 +174,8 @@ async def run(config: ProxyConfig, export: ExportConfig, routes: Routes, admin: 
             loop.add_signal_handler(signum, state.quit)
         await stop.wait()
     finally:
+        if fallback is not None:
+            fallback.stop()
         if server is not None:
             await server.stop()
         flushed = await asyncio.to_thread(pipeline.shutdown, SPAN_FLUSH_S)

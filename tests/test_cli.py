@@ -69,6 +69,10 @@ def test_context_reads_stdin() -> None:
         (("context", "-H", "no colon here"), "not a header line"),
         (("context", "--propagators", "jaeger", "-H", "a: b"), "OTEL_PROPAGATORS"),
         (("demo", "--duration", "0"), "--duration must be"),
+        (("proxy", "--max-header-bytes", "100"), "--max-header-bytes must be from 1024"),
+        (("proxy", "--request-header-timeout", "0"), "--request-header-timeout must be above 0"),
+        (("proxy", "--idle-timeout", "-1"), "--idle-timeout must be above 0"),
+        (("proxy", "--upstream-idle-timeout", "0"), "--upstream-idle-timeout must be above 0"),
     ],
 )
 def test_bad_input_is_a_clear_error(args: tuple[str, ...], message: str) -> None:

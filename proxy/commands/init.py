@@ -51,6 +51,11 @@ def add_interception_options(parser: argparse.ArgumentParser) -> None:
     _add_family_options(parser)
 
 
+def add_exclusion_options(parser: argparse.ArgumentParser) -> None:
+    """What bypasses the proxy: `tracecar proxy --ebpf` and `tracecar ebpf` report exactly that."""
+    _add_exclusion_options(parser)
+
+
 def _add_proxy_options(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add(
@@ -149,7 +154,16 @@ def _add_mode_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = InterceptionConfig(
+    rulesets = build_rulesets(interception_config(args))
+    if args.dry_run:
+        sys.stdout.write(render_dry_run(rulesets, cleanup=args.cleanup))
+        return 0
+    return _apply(rulesets, args)
+
+
+def interception_config(args: argparse.Namespace) -> InterceptionConfig:
+    """The options of `add_interception_options` as the rules' configuration."""
+    return InterceptionConfig(
         proxy_uid=args.proxy_uid,
         inbound_port=args.inbound_port,
         outbound_port=args.outbound_port,
@@ -160,11 +174,6 @@ def run(args: argparse.Namespace) -> int:
         exclude_outbound_cidrs=args.exclude_outbound_cidrs,
         ipv6=args.ipv6,
     )
-    rulesets = build_rulesets(config)
-    if args.dry_run:
-        sys.stdout.write(render_dry_run(rulesets, cleanup=args.cleanup))
-        return 0
-    return _apply(rulesets, args)
 
 
 def _apply(rulesets: tuple[RuleSet, ...], args: argparse.Namespace) -> int:

@@ -10,12 +10,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from propagation import ConfigError
+from proxy.commands import ebpf
 
 if TYPE_CHECKING:
+    from proxy.ebpf.runner import EbpfConfig
     from proxy.routes import Routes
     from proxy.server import ProxyConfig
     from proxy.spans.config import ExportConfig
 
+# proxy.opaque_ports.DEFAULT_OPAQUE_PORTS, spelled out so `tracecar --help` imports no data path
+OPAQUE_PORTS_DEFAULT = "22,25,389,465,587,636,3306,4222,5432,5672,6379,9092,11211,27017"
 HELP = "run the sidecar proxy: trace every HTTP request in and out of the pod"
 _DESCRIPTION = """\
 Run the transparent proxy. Connections redirected by `tracecar init` arrive on the inbound and
@@ -79,7 +83,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="from the end of a request to the response head; past it the client gets 504 (default 60)",
     )
     _add_limits(add)
+    add(
+        "--opaque-ports",
+        default=OPAQUE_PORTS_DEFAULT,
+        metavar="PORTS",
+        help="destination ports relayed as opaque TCP without protocol detection: comma-separated "
+        f"ports or LOW-HIGH ranges, or none (default {OPAQUE_PORTS_DEFAULT})",
+    )
+    add(
+        "--detect-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="a client that sends nothing this long is relayed as opaque TCP (default 10); "
+        "server-first protocols never wait for it",
+    )
     add("--log-level", default="info", choices=("debug", "info", "warning", "error"), help="default info")
+    ebpf.add_proxy_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -133,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     from proxy.limits import ClientLimits  # noqa: PLC0415 - keep `tracecar --help` free of the data path
+    from proxy.opaque_ports import parse_ports  # noqa: PLC0415 - keep `tracecar --help` free of the data path
     from proxy.privileges import parse_run_as  # noqa: PLC0415
     from proxy.routes import Routes  # noqa: PLC0415
     from proxy.server import ProxyConfig  # noqa: PLC0415
@@ -150,14 +171,15 @@ def run(args: argparse.Namespace) -> int:
             header_timeout_s=args.response_timeout,
             upstream_idle_timeout_s=_positive("--upstream-idle-timeout", args.upstream_idle_timeout),
             limits=ClientLimits(args.max_header_bytes, args.request_header_timeout, args.idle_timeout),
-            redact_query_keys=frozenset(
-                k.strip().lower() for k in args.redact_query_keys.split(",") if k.strip()
-            ),
+            redact_query_keys=_keys(args.redact_query_keys),
             run_as=parse_run_as(args.run_as) if args.run_as else None,
+            opaque_ports=parse_ports(args.opaque_ports),
+            detect_timeout_s=_positive("--detect-timeout", args.detect_timeout),
         )
         export = from_env(os.environ)
         routes = Routes(args.route)
-    except (ConfigError, ValueError) as error:
+        fallback = ebpf.for_proxy(args, config.upstream, config.run_as) if args.ebpf else None
+    except (ConfigError, ValueError, OSError) as error:
         print(f"tracecar proxy: {error}", file=sys.stderr)
         return 2
     if args.workers < 1:
@@ -165,7 +187,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     def work(index: int) -> int:
-        _run_loop(config, export, routes, admin=index == 0)
+        # One worker runs the fallback: the kernel reports each connection once, not per worker.
+        _run_loop(config, export, routes, admin=index == 0, fallback=fallback if index == 0 else None)
         return 0
 
     if args.workers == 1:
@@ -175,12 +198,14 @@ def run(args: argparse.Namespace) -> int:
     return supervise(args.workers, work)
 
 
-def _run_loop(config: ProxyConfig, export: ExportConfig, routes: Routes, admin: bool) -> None:
+def _run_loop(
+    config: ProxyConfig, export: ExportConfig, routes: Routes, admin: bool, fallback: EbpfConfig | None
+) -> None:
     import uvloop  # noqa: PLC0415
 
     from proxy import worker  # noqa: PLC0415
 
-    uvloop.run(worker.run(config, export, routes, admin))
+    uvloop.run(worker.run(config, export, routes, admin, fallback))
 
 
 def _keys(listed: str) -> frozenset[str]:

@@ -15,7 +15,8 @@ import subprocess
 import sys
 from types import FrameType
 
-from proxy.commands import init
+from proxy.commands import ebpf, init
+from proxy.commands.proxy import OPAQUE_PORTS_DEFAULT
 
 HELP = "init + proxy in one process tree, for Docker network mode (run as root with NET_ADMIN)"
 
@@ -33,6 +34,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="span-name route template (repeatable)",
     )
     add("--drain-grace", default="20", metavar="SECONDS", help="SIGTERM drain time (default 20)")
+    add(
+        "--opaque-ports",
+        default=OPAQUE_PORTS_DEFAULT,
+        metavar="PORTS",
+        help="destination ports relayed as opaque TCP without protocol detection (see tracecar proxy)",
+    )
+    add(
+        "--detect-timeout",
+        default="10",
+        metavar="SECONDS",
+        help="silent clients go opaque after (default 10)",
+    )
+    add("--ebpf", action="store_true", help="also run the eBPF fallback for traffic the rules exclude")
+    ebpf.add_fallback_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -82,6 +97,28 @@ def _proxy_command(args: argparse.Namespace) -> list[str]:
         "--admin-port", str(args.admin_port),
         "--workers", args.workers,
         "--drain-grace", args.drain_grace,
+        "--opaque-ports", args.opaque_ports,
+        "--detect-timeout", args.detect_timeout,
         *[option for route in args.route for option in ("--route", route)],
         *([] if args.ipv6 else ["--no-ipv6"]),
+        *(_ebpf_options(args) if args.ebpf else []),
     ]  # fmt: skip
+
+
+def _ebpf_options(args: argparse.Namespace) -> list[str]:
+    """The fallback reports what these very rules leave out: pass them on."""
+
+    def joined(items: tuple[object, ...]) -> str:
+        return ",".join(str(item) for item in items)
+
+    options = [
+        "--ebpf",
+        "--proxy-uid", str(args.proxy_uid),
+        "--ebpf-payload-ports", joined(args.ebpf_payload_ports),
+        "--exclude-inbound-ports", joined(args.exclude_inbound_ports),
+        "--exclude-outbound-ports", joined(args.exclude_outbound_ports),
+        "--exclude-outbound-cidrs", joined(args.exclude_outbound_cidrs),
+    ]  # fmt: skip
+    if args.include_outbound_cidrs is not None:
+        options += ["--include-outbound-cidrs", joined(args.include_outbound_cidrs)]
+    return options

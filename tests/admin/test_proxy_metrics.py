@@ -36,6 +36,10 @@ def test_every_metric_is_prefixed_typed_and_documented() -> None:
         "tracecar_open_connections": "gauge",
         "tracecar_upstream_connections": "gauge",
         "tracecar_upstream_connections_opened": "counter",
+        "tracecar_connections_detected": "counter",
+        "tracecar_tcp_connections": "counter",
+        "tracecar_tcp_connect_errors": "counter",
+        "tracecar_tcp_bytes": "counter",
         "tracecar_spans_exported": "counter",
         "tracecar_spans_dropped": "counter",
         "tracecar_spans_export_failed": "counter",
@@ -154,3 +158,21 @@ def test_direction_lookup() -> None:
     assert metrics.direction("outbound") is metrics.outbound
     with pytest.raises(ValueError, match="unknown direction"):
         metrics.direction("sideways")
+
+
+def test_detected_protocols_and_relayed_connections() -> None:
+    metrics = ProxyMetrics()
+    metrics.protocol_detected("tls")
+    metrics.protocol_detected("opaque")
+    metrics.protocol_detected("opaque")
+    metrics.tcp_finished("outbound", "reset", 10, 2000, failed=False)
+    metrics.tcp_finished("outbound", "close", 0, 0, failed=True)
+    families = parse(metrics.render())
+    detected = samples(families["tracecar_connections_detected"], "tracecar_connections_detected_total")
+    assert detected[(("protocol", "opaque"),)] == 2 and detected[(("protocol", "tls"),)] == 1
+    ends = samples(families["tracecar_tcp_connections"], "tracecar_tcp_connections_total")
+    assert ends[(("direction", "outbound"), ("end", "reset"))] == 1
+    sent = samples(families["tracecar_tcp_bytes"], "tracecar_tcp_bytes_total")
+    assert sent[(("direction", "outbound"), ("sender", "server"))] == 2000
+    errors = samples(families["tracecar_tcp_connect_errors"], "tracecar_tcp_connect_errors_total")
+    assert errors[(("direction", "outbound"),)] == 1

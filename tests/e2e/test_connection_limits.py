@@ -18,6 +18,9 @@ from tests.proxy.upstream import HttpServer
 from tests.proxy.wire import Wire, read_response
 
 CONNECTIONS = 2000
+# A client silent past the server-first wait gets an upstream connection opened early (proxy.accept):
+# at most two descriptors per client in the proxy, and the test's upstream holds those ends too.
+DESCRIPTORS = 2 * CONNECTIONS
 REQUEST = b"GET /c HTTP/1.1\r\nHost: app\r\n\r\n"
 
 
@@ -25,7 +28,7 @@ REQUEST = b"GET /c HTTP/1.1\r\nHost: app\r\n\r\n"
 def enough_descriptors() -> Iterator[None]:
     """This test process holds the client ends: it needs more than the usual 1024 itself."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard < CONNECTIONS + 200:
+    if hard < DESCRIPTORS + 200:
         pytest.fail(f"the hard open-file limit ({hard}) is below what the test needs")
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     yield
@@ -39,10 +42,14 @@ def request(wire: Wire) -> int:
 
 def test_thousands_of_connections_beyond_the_soft_limit(tmp_path: Path) -> None:
     upstream = HttpServer(record=False)
-    with proxy_process(upstream.port, tmp_path, nofile=(1024, CONNECTIONS + 512)) as proxy:
-        wires = [Wire(socket.create_connection(("127.0.0.1", proxy.inbound))) for _ in range(CONNECTIONS)]
+    with proxy_process(upstream.port, tmp_path, nofile=(1024, DESCRIPTORS + 512)) as proxy:
+        # Each client asks at once: one left silent would get an upstream connection opened early,
+        # which this test's upstream closes after its read timeout (and the proxy passes that on).
+        wires: list[Wire] = []
         try:
-            assert all(request(wire) == 200 for wire in wires)
+            for _ in range(CONNECTIONS):
+                wires.append(Wire(socket.create_connection(("127.0.0.1", proxy.inbound))))
+                assert request(wires[-1]) == 200
             assert proxy.metric('tracecar_open_connections{direction="inbound"}') == CONNECTIONS
             assert all(request(wire) == 200 for wire in wires[::100])  # each still usable
         finally:

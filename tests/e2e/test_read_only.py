@@ -1,8 +1,9 @@
 """The image's security posture, without the image: the proxy runs as uid 1337 with nothing writable.
 
 In a mount namespace of its own, the root filesystem (which holds this repository and its virtualenv)
-is remounted read-only and /tmp is an empty tmpfs, as with a container's `readOnlyRootFilesystem`; the
-proxy starts as root there, binds, drops to uid 1337 (`--run-as`), and serves.
+is remounted read-only, as with a container's `readOnlyRootFilesystem` (stricter: /tmp on the root
+filesystem is read-only too); the proxy starts as root there, binds, drops to uid 1337 (`--run-as`),
+and serves.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ PROXY_UID = 1337
 READ_ONLY = """
 set -e
 mount -o remount,bind,ro /
-mount -t tmpfs -o mode=1777 tmpfs /tmp
 if touch "$ROOT/.read-only-probe" 2>/dev/null; then echo "root filesystem still writable" >&2; exit 3; fi
 exec "$@"
 """

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.netns import Pod, Topology
+from tests.netns import Link, Pod, Topology
 
 pytestmark = pytest.mark.netns
 
@@ -69,6 +69,25 @@ def _env() -> dict[str, str]:
     return {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "HOME": "/tmp"}
 
 
+def start_receiver(collector: Pod, spans_file: Path) -> dict[str, int]:
+    """The real OTLP receiver in `collector`, keeping `spans_file` up to date; its ports by protocol."""
+    receiver = collector.spawn(*python("-m", "tests.e2e.receiver_serve", str(spans_file)))
+    assert receiver.stdout is not None
+    return dict(json.loads(receiver.stdout.readline()))
+
+
+def start_sidecars(
+    front: tuple[Pod, Link], back: tuple[Pod, Link], ports: dict[str, int]
+) -> list[subprocess.Popen[str]]:
+    """Sidecars for the "front" and "back" pods, exporting over OTLP gRPC and OTLP HTTP, each on
+    its own link to the collector."""
+    (a, a_col), (b, b_col) = front, back
+    return [
+        start_sidecar(a, "front", f"http://{a_col.b.address(4)}:{ports['grpc']}", "grpc"),
+        start_sidecar(b, "back", f"http://{b_col.b.address(4)}:{ports['http']}", "http/protobuf"),
+    ]
+
+
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     spans_file = tmp_path_factory.mktemp("otlp") / "spans.json"
@@ -76,19 +95,14 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         client, a, b, collector = (topology.pod(r) for r in ("client", "a", "b", "collector"))
         to_a, a_to_b = topology.link(client, a), topology.link(a, b)
         a_col, b_col = topology.link(a, collector), topology.link(b, collector)
-        receiver = collector.spawn(*python("-m", "tests.e2e.receiver_serve", str(spans_file)))
-        assert receiver.stdout is not None
-        ports = json.loads(receiver.stdout.readline())
+        ports = start_receiver(collector, spans_file)
         back_url = f"http://{a_to_b.b.address(4)}:8080/inventory/sku-9"
         back_url6 = f"http://[{a_to_b.b.address(6)}]:8080/inventory/sku-6"
         apps = ((b, ("back", "8080")), (a, ("front", "8080", back_url)), (a, ("front", "8086", back_url6)))
         for pod, args in apps:
             app = pod.spawn(*python("-m", "tests.e2e.apps", *args))
             assert app.stdout is not None and app.stdout.readline().strip() == "ready"
-        sidecars = [
-            start_sidecar(a, "front", f"http://{a_col.b.address(4)}:{ports['grpc']}", "grpc"),
-            start_sidecar(b, "back", f"http://{b_col.b.address(4)}:{ports['http']}", "http/protobuf"),
-        ]
+        sidecars = start_sidecars((a, a_col), (b, b_col), ports)
         yield {
             "client": client,
             "a_address": to_a.b.address(4),

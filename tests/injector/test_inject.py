@@ -11,6 +11,7 @@ import pytest
 from injector.patch import InjectOptions, inject, json_patch, service_name
 from injector.pod_annotations import AnnotationError
 from proxy.cli import build_parser
+from proxy.opaque_ports import DEFAULT_OPAQUE_PORTS, parse_ports
 from tests.injector.helpers import assert_schema_valid, by_name, containers, load
 
 ENABLED = {"tracecar.io/inject": "enabled"}
@@ -135,12 +136,16 @@ def test_every_annotation_reaches_the_containers() -> None:
     init = container(pod, "tracecar-init")
     assert init["command"] == [
         "tracecar", "init", "--proxy-uid", "1337",
-        "--exclude-inbound-ports", "6379,8443,9090",
-        "--exclude-outbound-ports", "5432,6379",
+        "--exclude-inbound-ports", "8443,9090",
+        "--exclude-outbound-ports", "5432",
         "--exclude-outbound-cidrs", "169.254.169.254/32,fd00::/8",
         "--include-outbound-cidrs", "10.0.0.0/8",
     ]  # fmt: skip
     proxy = container(pod, "tracecar-proxy")
+    # opaque ports are relayed (and traced) by the proxy, not excluded from interception
+    command = proxy["command"]
+    opaque = command[command.index("--opaque-ports") + 1]
+    assert set(parse_ports(opaque)) == DEFAULT_OPAQUE_PORTS | {6379}
     variables = env(proxy)
     assert variables["OTEL_SERVICE_NAME"] == "payments"
     assert variables["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.observability:4318"

@@ -178,8 +178,8 @@ def test_refusals_are_logged_once_per_interval(
 ) -> None:
     sidecar, statuses = strict
     caplog.set_level(logging.INFO, logger="tracecar.proxy")
-    for _ in range(20):
-        assert refused(sidecar, b"BAD\r\n\r\n")[0] == 400
+    for _ in range(20):  # (bytes that are not HTTP at all are relayed as opaque TCP, not refused)
+        assert refused(sidecar, b"GET /a\x00b HTTP/1.1\r\nHost: app\r\n\r\n")[0] == 400
     assert len(statuses) == 20
     lines = [record for record in caplog.records if "refused" in record.getMessage()]
     assert len(lines) <= 1  # an earlier test in this process may have used this interval's line

@@ -6,10 +6,12 @@ import asyncio
 import socket
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from proxy.forwarder import Listener
 from proxy.handoff import Handoff
-from proxy.sniff import H2, H2_PREFACE, HTTP1, UNDECIDED, classify
+from proxy.sniff import H2, H2_PREFACE, HTTP1, OPAQUE, TLS, UNDECIDED, _request_line, classify
 from tests.proxy.sidecar import ThreadSidecar
 from tests.proxy.upstream import HttpServer
 
@@ -23,9 +25,19 @@ from tests.proxy.upstream import HttpServer
         (H2_PREFACE, H2),
         (H2_PREFACE + b"\x00\x00\x12\x04", H2),
         (b"GET / HTTP/1.1\r\n", HTTP1),
-        (b"POST", HTTP1),
+        (b"POST", UNDECIDED),
+        (b"GET /a", UNDECIDED),
+        (b"GET /a HT", UNDECIDED),
         (b"PRI * HTTP/1.1\r\n", HTTP1),  # not the preface: HTTP/1's parser decides what it is
-        (b"\x16\x03\x01", HTTP1),
+        (b"\x16", UNDECIDED),
+        (b"\x16\x03", TLS),
+        (b"\x16\x03\x01\x02\x00\x01", TLS),
+        (b"\x16\x00", OPAQUE),
+        (b"*1\r\n$4\r\nPING\r\n", OPAQUE),  # Redis (RESP)
+        (b"SET a b\r\n", OPAQUE),  # a Redis inline command: no HTTP version after the target
+        (b"\x00\x00\x00\x08\x04\xd2\x16\x2f", OPAQUE),  # PostgreSQL SSLRequest
+        (b"get / HTTP/1.1\r\n", OPAQUE),  # methods are case-sensitive
+        (b"GET / HTTP/1.1\r\n", HTTP1),
     ],
 )
 def test_classify(first: bytes, expected: str) -> None:
@@ -79,3 +91,15 @@ def test_a_connection_ended_before_deciding_is_closed_and_nothing_forwarded(upst
         assert sidecar.open_connections() <= 1
     finally:
         sidecar.close()
+
+
+@given(st.binary(max_size=40), st.binary(max_size=40))
+def test_the_fast_path_agrees_with_the_byte_by_byte_rules(head: bytes, tail: bytes) -> None:
+    for first in (head, b"GET " + head + b" HTTP/1.1" + tail, b"POST /" + head + b" " + tail):
+        if (
+            first
+            and not H2_PREFACE.startswith(first)
+            and not first.startswith(H2_PREFACE)
+            and first[0] != 0x16
+        ):
+            assert classify(first) == _request_line(first)

@@ -1,0 +1,181 @@
+"""The whole comparison in one command: every configuration under every scenario, side by side.
+
+    sudo .venv/bin/python -m loadtests.compare [--duration S] [--spans-duration S] [--warmup S]
+        [--scenarios a,b] [--configs a,b] [--profile] [--out DIR]
+
+Writes report.md, results.json, throughput.png, latency.png, cpu.png and logs/ under
+loadtests/results/<UTC time>/ (or --out). Needs root (network namespaces, iptables). A configuration or
+scenario that fails is a row saying why; the run itself goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from loadtests import charts, profiles
+from loadtests.goals import SUBJECT, evaluate
+from loadtests.measurement import FAILED, OK, Measurement
+from loadtests.proxies import BY_NAME as CONFIGS
+from loadtests.proxies import Config
+from loadtests.report import ReportInput, render
+from loadtests.runner import measure
+from loadtests.scenarios import BY_NAME as SCENARIOS
+from loadtests.scenarios import Scenario
+from loadtests.stage import Stage, StageError, open_stage
+from tests.netns import remove_stale_namespaces
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PROFILE_SCENARIO = "h1-1k"
+NOISE = "noisy: this 2-core machine is shared with other work while it runs; read ratios, not absolutes"
+
+
+def _names(value: str, known: Mapping[str, object], what: str) -> list[str]:
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown {what}: {', '.join(unknown)} (known: {', '.join(known)})")
+    return names
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m loadtests.compare", description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per scenario (10)")
+    parser.add_argument(
+        "--spans-duration", type=float, default=60.0, help="seconds of the 5,000 spans/s run (60)"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=2.0, help="seconds of load before each measurement (2)"
+    )
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated (default: all)")
+    parser.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated (default: all)")
+    parser.add_argument(
+        "--profile", action="store_true", help=f"py-spy profile of {SUBJECT} under {PROFILE_SCENARIO}"
+    )
+    parser.add_argument("--out", type=Path, help="results folder (default: loadtests/results/<UTC time>)")
+    args = parser.parse_args(argv)
+    try:
+        args.scenario_names = _names(args.scenarios, SCENARIOS, "scenario")
+        args.config_names = _names(args.configs, CONFIGS, "configuration")
+    except argparse.ArgumentTypeError as error:
+        parser.error(str(error))
+    if min(args.duration, args.spans_duration) <= 0 or args.warmup < 0:
+        parser.error("durations must be positive (the warm-up may be 0)")
+    return args
+
+
+def _config_rows(stage: Stage, scenarios: list[Scenario], args: argparse.Namespace) -> list[Measurement]:
+    rows = []
+    for scenario in scenarios:
+        seconds = args.spans_duration if scenario.spans else args.duration
+        print(f"  {stage.config.name} / {scenario.name} ...", flush=True)
+        rows.append(measure(stage, scenario, seconds, args.warmup))
+        summary = (
+            f"{rows[-1].rate:,.0f}/s" if rows[-1].outcome == OK else f"{rows[-1].outcome}: {rows[-1].error}"
+        )
+        print(f"    {summary[:300]}", flush=True)
+    return rows
+
+
+def _profile(stage: Stage, args: argparse.Namespace, out: Path) -> profiles.Profile:
+    """Profile the busiest proxy process under the profile scenario's load (a separate, extra run)."""
+    stage.ensure_proxy()
+    pid = stage.processes.busiest()
+    if pid is None:
+        return profiles.Profile("no proxy process to profile")
+    name = f"profile-{SUBJECT}"
+    samplers = profiles.start(pid, args.duration, out, name)
+    stage.client.run(*SCENARIOS[PROFILE_SCENARIO].command(stage.address, args.duration), check=False)
+    for sampler in samplers:
+        sampler.wait(timeout=args.duration + 60)
+    raw = out / f"{name}.collapsed.txt"
+    samples, hotspots = profiles.top_functions(raw.read_text() if raw.exists() else "")
+    note = (
+        f"py-spy ({profiles.RATE_HZ} Hz, non-blocking, on-CPU stacks) of {SUBJECT}'s busiest process "
+        f"during an extra {args.duration:.0f} s run of `{PROFILE_SCENARIO}`. Functions compiled with mypyc "
+        "have no Python frames: their time shows in the Python function that called them. The self time of "
+        "`Runner.run` is uvloop's C event loop (epoll and the socket reads it does); that of a function "
+        "calling `transport.write` includes the `send` system call uvloop makes at once."
+    )
+    svg = f"{name}.svg" if (out / f"{name}.svg").exists() else None
+    return profiles.Profile(note, svg, samples, hotspots)
+
+
+def run_config(
+    config: Config, args: argparse.Namespace, out: Path
+) -> tuple[list[Measurement], str, profiles.Profile | None]:
+    scenarios = [SCENARIOS[n] for n in args.scenario_names]
+    profile: profiles.Profile | None = None
+    try:
+        with open_stage(config, out / "logs") as stage:
+            rows = _config_rows(stage, scenarios, args)
+            if args.profile and config.name == SUBJECT:
+                try:
+                    profile = _profile(stage, args, out)
+                except (OSError, StageError, subprocess.SubprocessError) as error:  # keep the rows
+                    profile = profiles.Profile(f"the profile failed: {type(error).__name__}: {error}")
+            return rows, stage.describe_starts(), profile
+    except (StageError, AssertionError, RuntimeError, OSError) as error:
+        reason = f"the stage did not come up: {type(error).__name__}: {error}"[:1500]
+        return [Measurement(config.name, s.name, FAILED, reason) for s in scenarios], "failed", profile
+
+
+def _facts(args: argparse.Namespace, started: datetime.datetime) -> dict[str, str]:
+    load = os.getloadavg()
+    return {
+        "run": started.strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{os.cpu_count()} CPUs, {platform.platform()}, load average {load[0]:.1f} at the start",
+        "durations": f"{args.duration:.0f} s per scenario after {args.warmup:.0f} s of warm-up; "
+        f"spans {args.spans_duration:.0f} s",
+        "numbers": NOISE,
+        "command": "python -m loadtests.compare " + " ".join(sys.argv[1:]),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if os.geteuid() != 0:
+        print("loadtests.compare: needs root (network namespaces and iptables)", file=sys.stderr)
+        return 2
+    started = datetime.datetime.now(datetime.UTC)
+    out: Path = args.out or RESULTS / started.strftime("%Y%m%dT%H%M%SZ")
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    remove_stale_namespaces()
+    facts = _facts(args, started)
+    rows: list[Measurement] = []
+    configs: list[tuple[str, str, str]] = []
+    profile: profiles.Profile | None = None
+    for name in args.config_names:
+        print(f"{name}:", flush=True)
+        config_rows, starts, config_profile = run_config(CONFIGS[name], args, out)
+        rows += config_rows
+        configs.append((name, CONFIGS[name].title, starts))
+        profile = config_profile or profile
+    verdicts = evaluate(rows)
+    try:
+        chart_names = charts.draw(rows, args.config_names, args.scenario_names, out)
+    except (ValueError, OSError) as error:  # the numbers matter more than their pictures
+        facts["charts"] = f"not drawn: {type(error).__name__}: {error}"
+        chart_names = []
+    scenarios = [(n, SCENARIOS[n].title) for n in args.scenario_names]
+    report = ReportInput(facts, configs, scenarios, rows, verdicts, chart_names, profile)
+    (out / "report.md").write_text(render(report))
+    results = {
+        "facts": facts,
+        "rows": [r.to_json() for r in rows],
+        "verdicts": [v.__dict__ for v in verdicts],
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    print(f"report: {out / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

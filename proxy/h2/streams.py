@@ -1,0 +1,122 @@
+"""HTTP/2 stream bookkeeping for the relay, sans-IO: what one stream holds in each direction, and
+how its bytes move from one `H2Connection` to the other with honest flow control.
+
+Data received on one side is acknowledged to its sender (opening its window again) only when it is
+handed to the other side's connection, and that happens only while the other side's peer has
+window for it and its transport is not over its write high-water mark. So a slow reader stops its
+sender after one window: the proxy holds at most `CONNECTION_WINDOW` bytes per direction per
+connection, plus what the transport buffers before it pauses.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from h2.config import H2Configuration
+from h2.connection import H2Connection
+from h2.settings import SettingCodes, Settings
+
+from propagation.headers import Header
+from proxy.h2.exchange import StreamExchange
+
+STREAM_WINDOW = 1 << 20  # what a peer may send on one stream before it hears back from us
+CONNECTION_WINDOW = 4 << 20  # on all streams of one connection: the bound on bytes held per direction
+MAX_FRAME = 1 << 16  # the largest frame we accept: fewer frames to parse for large messages
+MAX_STREAMS = 1024  # concurrent streams a client may open on one connection
+MAX_HEADER_LIST = 64 * 1024  # decoded header section, as for HTTP/1 (proxy.http1.head)
+DEFAULT_WINDOW = 65_535  # RFC 9113 section 6.9.2
+IDLE_TIMEOUT_S = 300.0  # a client connection with no stream open is closed (GOAWAY) after this
+# What one connection may hold at once: each direction's unacknowledged window, plus what one read
+# can add to a transport's write buffer before it reports being over its high-water mark.
+MAX_HELD = 2 * CONNECTION_WINDOW + 2 * (256 << 10)
+
+
+def new_connection(client_side: bool) -> H2Connection:
+    """An HTTP/2 state machine with our windows and limits; headers stay bytes, as on the wire."""
+    config = H2Configuration(
+        client_side=client_side,
+        header_encoding=None,
+        # What clients send is checked (RFC 9113 section 8.2); what the upstream answers is passed on
+        # as it is, as HTTP/1 responses are, and skipping the checks is a measurable share of the CPU.
+        validate_inbound_headers=not client_side,
+        normalize_inbound_headers=False,  # metadata passes byte for byte
+        validate_outbound_headers=False,  # already validated when they came in
+        normalize_outbound_headers=False,
+    )
+    connection = H2Connection(config)
+    values = {
+        SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
+        SettingCodes.MAX_FRAME_SIZE: MAX_FRAME,
+        SettingCodes.MAX_HEADER_LIST_SIZE: MAX_HEADER_LIST,
+    }
+    if client_side:
+        values[SettingCodes.ENABLE_PUSH] = 0  # the proxy never wants pushed streams
+    else:
+        values[SettingCodes.MAX_CONCURRENT_STREAMS] = MAX_STREAMS
+    connection.local_settings = Settings(client=client_side, initial_values=values)
+    # h2 applies a larger frame size only once the peer acknowledges it, and checks frames against the
+    # size in force when a read began: a read holding the ACK and a large frame would be refused.
+    connection.max_inbound_frame_size = MAX_FRAME
+    return connection
+
+
+def start(connection: H2Connection) -> None:
+    """Send the preface and settings, and open the connection window to `CONNECTION_WINDOW`."""
+    connection.initiate_connection()
+    connection.increment_flow_control_window(CONNECTION_WINDOW - DEFAULT_WINDOW)
+
+
+class Flow:
+    """One direction of one stream: data not yet handed on, and how the direction ends."""
+
+    __slots__ = ("ended", "finished", "queue", "trailers")
+
+    def __init__(self, ended: bool = False) -> None:
+        # (bytes, flow-controlled length to acknowledge to the sender once they are handed on)
+        self.queue: deque[tuple[bytes, int]] = deque()
+        self.ended = ended  # the sender ended it: END_STREAM follows the queue
+        self.trailers: list[Header] | None = None
+        self.finished = False  # END_STREAM (or a reset) went to the receiver
+
+
+class Pair:
+    """One client stream and the upstream stream it became."""
+
+    __slots__ = ("down_id", "exchange", "headers", "request", "responded", "response", "up_id")
+
+    def __init__(self, exchange: StreamExchange, down_id: int, headers: list[Header], ended: bool) -> None:
+        self.exchange = exchange
+        self.down_id = down_id
+        self.up_id = 0  # 0 until the upstream stream is opened
+        self.headers = headers  # the request head to send upstream, trace context replaced
+        self.request = Flow(ended)
+        self.response = Flow()
+        self.responded = False  # a response head went to the client
+
+
+def pump(flow: Flow, source: H2Connection, source_id: int, target: H2Connection, target_id: int) -> None:
+    """Hand `flow`'s queued data on as far as the target's windows allow, then its end.
+
+    Each byte handed on is acknowledged to the source, which may then send more.
+    """
+    queue = flow.queue
+    while queue:
+        room = min(target.local_flow_control_window(target_id), target.max_outbound_frame_size)
+        if room <= 0:
+            return
+        data, acked = queue[0]
+        if len(data) > room:
+            target.send_data(target_id, data[:room])
+            queue[0] = (data[room:], acked - room)
+            source.acknowledge_received_data(room, source_id)
+            continue
+        queue.popleft()
+        target.send_data(target_id, data)
+        if acked:
+            source.acknowledge_received_data(acked, source_id)
+    if flow.ended and not flow.finished:
+        flow.finished = True
+        if flow.trailers is not None:
+            target.send_headers(target_id, flow.trailers, end_stream=True)
+        else:
+            target.end_stream(target_id)
