@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import shutil
 import textwrap
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from proxy.collector.terminal import render_waterfall
 from proxy.collector.views import plural
-from proxy.demo.services import Capabilities
 from proxy.demo.summary import Findings
 from proxy.demo.traffic import Tally
 
@@ -19,7 +18,6 @@ from proxy.demo.traffic import Tally
 class Result:
     tally: Tally
     found: Findings
-    capabilities: Capabilities
     web_url: str
     db_path: str  # empty unless the database is kept
 
@@ -29,7 +27,6 @@ class Result:
         return {
             "requests": {"sent": tally.sent, "ok": tally.ok, "failed": tally.failed, "by_status": statuses},
             **self.found.as_json(),
-            "capabilities": asdict(self.capabilities),
             "web_url": self.web_url,
             "db": self.db_path,
         }
@@ -82,9 +79,7 @@ def _broken_hop(result: Result, width: int, color: bool) -> list[str]:
     ]
     if found.broken:
         lines += ["One of them:", "", render_waterfall(found.broken, width=width, color=color), ""]
-    if not result.capabilities.db_linking:
-        note = "Redis commands: this build of the proxy does not trace them yet."
-    elif found.db_spans:
+    if found.db_spans:
         note = (
             f"Redis commands: {plural(found.db_spans, 'span')}, {found.db_linked} of them linked to the "
             "inventory request they served although RESP carries no trace context: the sidecar parents a "

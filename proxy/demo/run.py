@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from proxy.demo import topology
 from proxy.demo.processes import DemoError, Processes
-from proxy.demo.services import SERVICES, Capabilities
+from proxy.demo.services import SERVICES
 from proxy.demo.topology import Plan, TopologyError
 
 if TYPE_CHECKING:
@@ -145,15 +145,14 @@ async def _shop(
 ) -> int:
     from proxy.demo import report, shop  # noqa: PLC0415
 
-    capabilities = Capabilities.detect()
     out = sys.stderr if options.json else sys.stdout
-    print(_intro(capabilities, collector.web_url), file=out, flush=True)
-    await shop.start(network, workdir, processes, capabilities, collector.otlp_endpoint)
+    print(_intro(collector.web_url), file=out, flush=True)
+    await shop.start(network, workdir, processes, collector.otlp_endpoint)
     tally = await shop.drive(network, options.duration, out)
     await shop.stop(processes)
     found = collector.findings()
     kept = collector.db_path if options.db or options.keep_db else ""
-    result = report.Result(tally, found, capabilities, collector.web_url, kept)
+    result = report.Result(tally, found, collector.web_url, kept)
     if options.json:
         print(json.dumps(result.as_json(), indent=2))
     else:
@@ -163,14 +162,11 @@ async def _shop(
     return 0 if found.traces else 1
 
 
-def _intro(capabilities: Capabilities, web_url: str) -> str:
-    lines = [
-        "tracecar demo: a shop in network namespaces, each service with its own tracecar sidecar:",
-        "  you -> frontend (HTTP) -> checkout (gRPC) -> inventory (HTTP) -> redis",
-        f"  spans go to the embedded collector; traces at {web_url}",
-    ]
-    if not capabilities.grpc:
-        lines.append("  (this build relays no HTTP/2: the gRPC hop bypasses the sidecars)")
-    if not capabilities.db_linking:
-        lines.append("  (this build has no database command spans: Redis traffic bypasses the sidecar)")
-    return "\n".join(lines)
+def _intro(web_url: str) -> str:
+    return "\n".join(
+        [
+            "tracecar demo: a shop in network namespaces, each service with its own tracecar sidecar:",
+            "  you -> frontend (HTTP) -> checkout (gRPC) -> inventory (HTTP) -> redis",
+            f"  spans go to the embedded collector; traces at {web_url}",
+        ]
+    )

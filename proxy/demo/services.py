@@ -6,10 +6,8 @@ application's network namespace, told its service name and collector by the Open
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 SERVICES = ("frontend", "checkout", "inventory", "redis")
@@ -20,33 +18,11 @@ ROUTES = {"frontend": ("/buy/{item}",), "checkout": ("/reserve/{item}",), "inven
 DRAIN_GRACE_S = "2"
 
 
-@dataclass(frozen=True)
-class Capabilities:
-    """What this build of the proxy can trace; the demo routes around what it cannot."""
-
-    grpc: bool  # HTTP/2 relay: gRPC through the sidecars
-    db_linking: bool  # opaque relay with database command spans
-
-    @staticmethod
-    def detect() -> Capabilities:
-        return Capabilities(
-            grpc=importlib.util.find_spec("proxy.h2") is not None,
-            db_linking=importlib.util.find_spec("proxy.db") is not None,
-        )
-
-
-def sidecar_options(service: str, capabilities: Capabilities) -> list[str]:
-    """`tracecar sidecar` options for `service`: the Docker-mode defaults, with route templates for
-    readable span names, and the ports its proxy cannot relay yet left out of the interception."""
+def sidecar_options(service: str) -> list[str]:
+    """`tracecar sidecar` options for `service`: the Docker-mode defaults (every port intercepted,
+    Redis relayed with a span per command), with route templates for readable span names."""
     options = ["--no-ipv6", "--drain-grace", DRAIN_GRACE_S]
-    options += [option for route in ROUTES.get(service, ()) for option in ("--route", route)]
-    if not capabilities.grpc and service == "frontend":
-        options += ["--exclude-outbound-ports", str(APP_PORTS["checkout"])]
-    if not capabilities.grpc and service == "checkout":
-        options += ["--exclude-inbound-ports", str(APP_PORTS["checkout"])]
-    if not capabilities.db_linking and service == "inventory":
-        options += ["--exclude-outbound-ports", str(REDIS_PORT)]
-    return options
+    return options + [option for route in ROUTES.get(service, ()) for option in ("--route", route)]
 
 
 def sidecar_env(service: str, otlp_endpoint: str) -> dict[str, str]:

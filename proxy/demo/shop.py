@@ -19,7 +19,6 @@ from proxy.demo.services import (
     ADMIN_PORT,
     APP_PORTS,
     REDIS_PORT,
-    Capabilities,
     app_command,
     redis_command,
     sidecar_env,
@@ -33,15 +32,13 @@ APPS = ("frontend", "checkout", "inventory")
 START_TIMEOUT_S = 30.0
 
 
-async def start(
-    network: Plan, workdir: Path, processes: Processes, capabilities: Capabilities, otlp_endpoint: str
-) -> None:
+async def start(network: Plan, workdir: Path, processes: Processes, otlp_endpoint: str) -> None:
     redis = network.node("redis")
     processes.start("redis", redis.namespace, redis_command(str(redis.address)))
     await _until("redis", processes, lambda: _seed(str(redis.address)))
     for service in APPS:
         node = network.node(service)
-        command = [sys.executable, "-m", "proxy.cli", "sidecar", *sidecar_options(service, capabilities)]
+        command = [sys.executable, "-m", "proxy.cli", "sidecar", *sidecar_options(service)]
         processes.start(f"{service}-sidecar", node.namespace, command, sidecar_env(service, otlp_endpoint))
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
         for service in APPS:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 
 from proxy.collector.model import KIND_CLIENT, KIND_SERVER, STATUS_ERROR, Span
 from proxy.demo import resp, topology
 from proxy.demo.report import Result, render
-from proxy.demo.services import Capabilities, sidecar_options
+from proxy.demo.services import sidecar_options
 from proxy.demo.summary import findings
 from proxy.demo.traffic import MIX, UNKNOWN_ITEM, Tally, orders, progress_line
 
@@ -42,23 +40,10 @@ def test_hosts_file_names_every_service() -> None:
     assert text.startswith("127.0.0.1 localhost\n")
 
 
-@pytest.mark.parametrize(
-    ("grpc", "db", "service", "excluded"),
-    [
-        (True, True, "frontend", []),
-        (False, True, "frontend", ["--exclude-outbound-ports", "50051"]),
-        (False, True, "checkout", ["--exclude-inbound-ports", "50051"]),
-        (True, False, "inventory", ["--exclude-outbound-ports", "6379"]),
-        (True, True, "inventory", []),
-    ],
-)
-def test_sidecar_options_route_around_what_the_proxy_cannot_relay(
-    grpc: bool, db: bool, service: str, excluded: list[str]
-) -> None:
-    options = sidecar_options(service, Capabilities(grpc=grpc, db_linking=db))
-    assert options[:3] == ["--no-ipv6", "--drain-grace", "2"]
-    exclusions = [pair for pair in itertools.pairwise(options) if pair[0].startswith("--exclude")]
-    assert exclusions == ([tuple(excluded)] if excluded else [])
+def test_sidecar_options_are_docker_modes_with_route_templates() -> None:
+    assert sidecar_options("frontend") == ["--no-ipv6", "--drain-grace", "2", "--route", "/buy/{item}"]
+    assert sidecar_options("redis") == ["--no-ipv6", "--drain-grace", "2"]
+    assert not any(option.startswith("--exclude") for option in sidecar_options("inventory"))
 
 
 def test_resp_encodes_commands_and_parses_every_reply_type() -> None:
@@ -142,7 +127,7 @@ def test_report_names_the_counts_the_broken_hop_and_the_linked_commands() -> Non
     ]
     tally = Tally(sent=3)
     tally.statuses.update({200: 2, 503: 1})
-    result = Result(tally, findings(spans), Capabilities(grpc=True, db_linking=True), "http://x/", "")
+    result = Result(tally, findings(spans), "http://x/", "")
     text = render(result, width=100)
     assert "requests  3 sent, 2 ok, 1 failed (200: 2, 503: 1)" in text
     assert "traces    2, with 6 spans: checkout 2, frontend 2, inventory 2" in text
@@ -152,5 +137,3 @@ def test_report_names_the_counts_the_broken_hop_and_the_linked_commands() -> Non
     assert "Redis commands: 1 span, 1 of them linked" in flat
     assert text.endswith("Traces in your browser: http://x/\nThe service graph: http://x/dependencies")
     assert result.as_json()["requests"]["by_status"] == {"200": 2, "503": 1}
-    without = Result(tally, findings(spans), Capabilities(grpc=True, db_linking=False), "http://x/", "")
-    assert "does not trace them yet" in render(without, width=100)
