@@ -38,13 +38,6 @@ def test_every_subcommand_explains_itself() -> None:
         assert f"usage: tracecar {name}" in sub.stdout
 
 
-def test_demo_keeps_one_trace() -> None:
-    result = tracecar("demo")
-    assert result.returncode == 0, result.stderr
-    assert "one trace, each hop the child of the one before: yes" in result.stdout
-    assert "x-b3-traceid" in result.stdout
-
-
 def test_context_decodes_and_forwards() -> None:
     result = tracecar(
         "context",
@@ -75,6 +68,7 @@ def test_context_reads_stdin() -> None:
     [
         (("context", "-H", "no colon here"), "not a header line"),
         (("context", "--propagators", "jaeger", "-H", "a: b"), "OTEL_PROPAGATORS"),
+        (("demo", "--duration", "0"), "--duration must be"),
         (("proxy", "--max-header-bytes", "100"), "--max-header-bytes must be from 1024"),
         (("proxy", "--request-header-timeout", "0"), "--request-header-timeout must be above 0"),
         (("proxy", "--idle-timeout", "-1"), "--idle-timeout must be above 0"),
