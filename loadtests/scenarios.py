@@ -18,8 +18,11 @@ FIXED_RATE = 1000  # requests/s of the latency scenario
 SPANS_RATE = 5000  # spans/s of the span-export scenario: one SERVER span per inbound request
 # hey's -q is per worker (the rate is workers x q) and a worker waits for its answer before taking
 # the next tick of its ticker, so a tick is lost whenever one answer takes longer than the tick:
-# many workers with long ticks keep the rate when latency varies.
-_HEY_PER_WORKER = 50
+# many workers with long ticks keep the rate when latency varies. But the workers' tickers run in
+# phase: every tick all workers send at the same instant. With 20 workers the latency measured was the
+# time to serve a burst of 20 requests (+1.3 ms through tracecar, whose CPU per request is several
+# times nginx's), not a sidecar hop at 1,000 req/s; with 4 a tick is 4 ms, far above an answer's time.
+_HEY_PER_WORKER = 250
 
 
 @dataclass(frozen=True)
