@@ -7,13 +7,13 @@ wait (bounded by the downstream's own buffer limit) until it is up.
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import socket
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from proxy.early_upstream import connect_error
 from proxy.tasks import spawn
 
 if TYPE_CHECKING:
@@ -113,8 +113,8 @@ class Pool:
             self._failed(downstream, 504, "upstream_connect_timeout", detail)
             return
         except OSError as error:
-            kind = "upstream_refused" if error.errno == errno.ECONNREFUSED else "upstream_unreachable"
-            self._failed(downstream, 502, kind, f"cannot connect to {key[0]}:{key[1]}: {error.strerror}")
+            detail = f"cannot connect to {key[0]}:{key[1]}: {error.strerror}"
+            self._failed(downstream, 502, connect_error(error), detail)
             return
         self.opened += 1
         waiting = self.pending.pop(downstream, None)
