@@ -252,8 +252,9 @@ class AdminServer:
         try:
             if sock is not None:
                 await self._listen(sock=sock)
-            for host in self.hosts if sock is None else ():
-                await self._bind(host)
+            else:
+                for host in self.hosts:
+                    await self._bind(host)
         except BaseException:
             await self.stop()
             raise
@@ -267,8 +268,10 @@ class AdminServer:
                 raise
             log.info("admin: no IPv6 listener on [%s]:%d: %s", host, self.port, error.strerror or error)
 
-    async def _listen(self, **where: object) -> None:
-        server = await asyncio.start_server(self._connected, reuse_address=True, **where)  # type: ignore[arg-type]
+    async def _listen(
+        self, host: str | None = None, port: int | None = None, sock: socket.socket | None = None
+    ) -> None:
+        server = await asyncio.start_server(self._connected, host, port, sock=sock, reuse_address=True)
         self._servers.append(server)
         for listening in server.sockets:
             address = listening.getsockname()
