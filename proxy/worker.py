@@ -13,6 +13,9 @@ import signal
 import sys
 from collections.abc import Callable
 
+# Loaded here, before the worker drops privileges: `proxy.observers.observer_for` imports it lazily
+# (it builds on that module), and the proxy's uid may not be able to read its own installation.
+import proxy.db.observer  # noqa: F401
 from propagation.context import SAMPLED
 from proxy.admin import AdminServer, AdminState
 from proxy.ebpf.runner import EbpfConfig, make_runner
