@@ -22,9 +22,9 @@ from proxy.demo import topology
 DEMO_TIMEOUT_S = 90
 
 
-def demo(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+def demo(*args: str, launch: tuple[str, ...] = ("-m", "proxy.cli")) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*prefix, sys.executable, "-m", "proxy.cli", "demo", *args],
+        [sys.executable, *launch, "demo", *args],
         capture_output=True,
         text=True,
         timeout=DEMO_TIMEOUT_S,
@@ -119,7 +119,7 @@ def test_demo_traces_the_shop_twice_and_leaves_nothing(tmp_path: Path) -> None:
 # temporary directory, an interpreter under /root).
 AS_NOBODY = """
 import os, pwd, sys
-import proxy.cli
+import proxy.cli, proxy.demo.run
 args = proxy.cli.build_parser().parse_args(sys.argv[1:])
 user = pwd.getpwnam("nobody")
 os.setgroups([])
@@ -131,15 +131,7 @@ sys.exit(args.run(args))
 
 @pytest.mark.netns
 def test_demo_without_root_says_so_and_exits_2() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", AS_NOBODY, "demo", "--duration", "1"],
-        capture_output=True,
-        text=True,
-        timeout=DEMO_TIMEOUT_S,
-        check=False,
-        cwd="/",
-        env={**os.environ, "NO_COLOR": "1"},
-    )
+    result = demo("--duration", "1", launch=("-c", AS_NOBODY))
     assert result.returncode == 2
     assert "needs root" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
