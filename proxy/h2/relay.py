@@ -21,7 +21,7 @@ from h2.exceptions import H2Error, ProtocolError
 from hyperframe.frame import GoAwayFrame
 
 from proxy.forwarder import stream
-from proxy.h2 import flood, grpc
+from proxy.h2 import flood, grpc, validate
 from proxy.h2.exchange import StreamExchange, header_value, stream_exchange
 from proxy.h2.streams import IDLE_TIMEOUT_S, Pair, new_connection, pump, start
 from proxy.handoff import Handoff
@@ -103,15 +103,18 @@ class Relay(asyncio.Protocol):
 
     def _client_event(self, event: ev.Event) -> None:  # noqa: PLR0912 (one branch per event type)
         if isinstance(event, ev.RequestReceived):
-            self._open(event.stream_id, list(event.headers or ()), event.stream_ended is not None)
+            headers = list(event.headers or ())
+            problem = validate.request_problem(headers)
+            if problem:
+                self._malformed(event.stream_id, problem)
+            else:
+                self._open(event.stream_id, headers, event.stream_ended is not None)
         elif isinstance(event, ev.DataReceived):
             self._client_data(event)
         elif isinstance(event, ev.StreamEnded):
             self._request_ended(event.stream_id)
         elif isinstance(event, ev.TrailersReceived):
-            pair = self.down.pairs.get(event.stream_id)
-            if pair is not None:
-                pair.request.trailers = list(event.headers or ())
+            self._request_trailers(event.stream_id, list(event.headers or ()))
         elif isinstance(event, ev.StreamReset):
             if self._within(flood.RESET):
                 self._client_reset(event.stream_id, event.error_code or 0)
@@ -127,6 +130,27 @@ class Relay(asyncio.Protocol):
         elif isinstance(event, ev.ConnectionTerminated):
             self.draining = True
             self._close_if_done()
+
+    def _malformed(self, stream_id: int, problem: str) -> None:
+        """RFC 9113 section 8.1.1: a malformed request is a stream error; the other streams go on.
+
+        Refusals count against the reset budget, as client resets do: a peer provoking them at speed
+        costs us a frame each, and is ended like a rapid-reset flood.
+        """
+        if not self._within(flood.RESET):
+            return
+        _log_bad_peer("%s HTTP/2 stream from %s refused: %s", self.listener.direction, self.peer, problem)
+        _reset(self.down.conn, stream_id, ErrorCodes.PROTOCOL_ERROR)
+        self._client_reset(stream_id, ErrorCodes.PROTOCOL_ERROR)
+
+    def _request_trailers(self, stream_id: int, trailers: list[tuple[bytes, bytes]]) -> None:
+        problem = validate.trailers_problem(trailers)
+        if problem:
+            self._malformed(stream_id, problem)
+            return
+        pair = self.down.pairs.get(stream_id)
+        if pair is not None:
+            pair.request.trailers = trailers
 
     def _within(self, kind: str) -> bool:
         """Count a frame that costs work; past the budget the connection ends (ENHANCE_YOUR_CALM)."""

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from hyperframe.frame import DataFrame, PingFrame, RstStreamFrame, SettingsFrame
+from hyperframe.frame import DataFrame, GoAwayFrame, HeadersFrame, PingFrame, RstStreamFrame, SettingsFrame
 
 from proxy.h2 import flood
 from tests.h2.frames import GRPC_HEAD, RawClient
@@ -58,10 +58,25 @@ def test_a_header_section_over_64_kib(client: RawClient) -> None:
     assert kind == "goaway" and code in (ENHANCE_YOUR_CALM, FRAME_SIZE_ERROR)
 
 
-def test_an_upper_case_header_name_is_refused(client: RawClient) -> None:
-    client.send(client.headers(1, [*GRPC_HEAD, (b"X-Upper", b"v")], end_stream=True))
-    kind, code = client.ending()
-    assert code == PROTOCOL_ERROR, kind
+@pytest.mark.parametrize(
+    "bad", [(b"X-Upper", b"v"), (b"connection", b"close"), (b"te", b"gzip"), (b"x-split", b"a\r\nb: c")]
+)
+def test_a_malformed_request_resets_its_stream_and_the_connection_goes_on(
+    client: RawClient, bad: tuple[bytes, bytes]
+) -> None:
+    """RFC 9113 section 8.1.1: a malformed request is a stream error, not a connection error."""
+    client.send(client.headers(1, [*GRPC_HEAD, bad], end_stream=True))
+    unary = [(n, b"/demo.Echo/Unary" if n == b":path" else v) for n, v in GRPC_HEAD]
+    client.send(client.headers(3, unary) + DataFrame(3, b"\0\0\0\0\2hi", flags=["END_STREAM"]).serialize())
+    seen: list[tuple[str, int, object]] = []
+    for frame in client.frames():
+        if isinstance(frame, RstStreamFrame | GoAwayFrame):
+            seen.append((type(frame).__name__, frame.stream_id, frame.error_code))
+        elif isinstance(frame, DataFrame) and frame.data:
+            seen.append(("data", frame.stream_id, frame.data))
+        if isinstance(frame, HeadersFrame) and frame.stream_id == 3 and "END_STREAM" in frame.flags:
+            break
+    assert seen == [("RstStreamFrame", 1, PROTOCOL_ERROR), ("data", 3, b"\0\0\0\0\2hi")]
 
 
 def test_ping_flood(client: RawClient) -> None:
