@@ -51,8 +51,14 @@ class Side:
         self.going_away = False  # GOAWAY received or the connection failed: no new streams here
 
     def flush(self) -> None:
-        data = self.conn.data_to_send()
-        if data and self.transport is not None and not self.transport.is_closing():
+        # h2's data_to_send() copies its output buffer into bytes; a megabyte message is copied
+        # often enough on its way through. The transport takes the buffer itself, and h2 a new one.
+        conn = self.conn
+        data = conn._data_to_send
+        if not data:
+            return
+        conn._data_to_send = bytearray()
+        if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
 
