@@ -21,7 +21,6 @@ The exporters' own traffic is never traced: they run in the proxy's process, who
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import http.client
 import json
@@ -35,7 +34,7 @@ import urllib.parse
 from collections.abc import Sequence
 from typing import TextIO
 
-from proxy.spans import record
+from proxy.spans import partial_success, record
 from proxy.spans.config import GRPC, TRACECAR_VERSION, ExportConfig
 from proxy.spans.otlp import Encoder
 from proxy.spans.pipeline import Exporter
@@ -106,17 +105,9 @@ class _OtlpExporter:
         if not response:  # the usual answer: everything accepted
             self._last_problem = ""
             return True
-        # Loaded only for a non-empty answer: the message classes cost 3.5 MB of every proxy.
-        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: PLC0415
-            ExportTraceServiceResponse,
-        )
-
-        partial = ExportTraceServiceResponse()
-        with contextlib.suppress(Exception):  # a body that is not the response message: nothing to say
-            partial = ExportTraceServiceResponse.FromString(response)
-        rejected = partial.partial_success
-        if rejected.rejected_spans or rejected.error_message:
-            self._problem(f"OTLP backend rejected {rejected.rejected_spans} spans: {rejected.error_message}")
+        count, message = partial_success.rejected(response)
+        if count or message:
+            self._problem(f"OTLP backend rejected {count} spans: {message}")
         else:
             self._last_problem = ""
         return True
