@@ -196,6 +196,8 @@ class Relay(asyncio.Protocol):
             return
         pair.exchange.request_bytes += len(data)
         pair.request.queue.append((data, length))
+        if event.stream_ended is not None:  # known now, so the data can carry END_STREAM on
+            pair.request.ended = True
         self._pump_request(pair)
 
     def _request_ended(self, stream_id: int) -> None:
@@ -385,6 +387,8 @@ class Relay(asyncio.Protocol):
         elif isinstance(event, ev.DataReceived):
             pair.exchange.response_bytes += len(event.data or b"")
             pair.response.queue.append((event.data or b"", event.flow_controlled_length or 0))
+            if event.stream_ended is not None:
+                pair.response.ended = True
             self._pump_response(pair, side)
         elif isinstance(event, ev.TrailersReceived):
             pair.response.trailers = list(event.headers or ())

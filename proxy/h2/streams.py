@@ -114,9 +114,15 @@ def pump(flow: Flow, source: H2Connection, source_id: int, target: H2Connection,
             source.acknowledge_received_data(room, source_id)
             continue
         queue.popleft()
-        target.send_data(target_id, data)
+        # The last data of a direction ending without trailers carries END_STREAM itself: one frame
+        # fewer for both sides than an empty DATA frame after it.
+        last = not queue and flow.ended and flow.trailers is None
+        target.send_data(target_id, data, end_stream=last)
         if acked:
             source.acknowledge_received_data(acked, source_id)
+        if last:
+            flow.finished = True
+            return
     if flow.ended and not flow.finished:
         flow.finished = True
         if flow.trailers is not None:

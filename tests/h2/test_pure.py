@@ -114,3 +114,21 @@ def test_pump_stops_at_the_window_and_the_end_waits_behind_the_data() -> None:
     flow.ended = True
     pump(flow, proxy_down, 1, proxy_up, 1)
     assert not flow.finished  # END_STREAM waits behind the queued data
+
+
+def test_the_last_data_carries_end_stream_itself() -> None:
+    """A direction ending without trailers: its last DATA frame ends the stream, no empty frame after."""
+    proxy_down, proxy_up = new_connection(client_side=False), new_connection(client_side=True)
+    server = H2Connection(H2Configuration(client_side=False, header_encoding=None))
+    start(proxy_up)
+    server.initiate_connection()
+    server.receive_data(proxy_up.data_to_send())
+    proxy_up.receive_data(server.data_to_send())
+    proxy_up.send_headers(1, GRPC_REQUEST)
+    flow = Flow(ended=True)
+    flow.queue.append((b"\0\0\0\0\2hi", 0))
+    pump(flow, proxy_down, 1, proxy_up, 1)
+    assert flow.finished
+    events = server.receive_data(proxy_up.data_to_send())
+    data = [e for e in events if isinstance(e, ev.DataReceived)]
+    assert [(e.data, e.stream_ended is not None) for e in data] == [(b"\0\0\0\0\2hi", True)]
