@@ -20,6 +20,7 @@ from propagation.headers import Header
 from proxy.h2 import frame_repr  # noqa: F401 - imported for its effect on h2, see the module
 from proxy.h2.exchange import StreamExchange
 from proxy.h2.header_block import HeaderBlockEncoder
+from proxy.h2.header_decode import HeaderBlockDecoder
 
 STREAM_WINDOW = 1 << 20  # what a peer may send on one stream before it hears back from us
 CONNECTION_WINDOW = 4 << 20  # on all streams of one connection: the bound on bytes held per direction
@@ -47,6 +48,9 @@ def new_connection(client_side: bool) -> H2Connection:
     )
     connection = H2Connection(config)
     connection.encoder = HeaderBlockEncoder()  # type: ignore[assignment]  # the two methods h2 calls
+    decoder = HeaderBlockDecoder()
+    decoder.max_header_list_size = connection.decoder.max_header_list_size  # h2's, until our SETTINGS
+    connection.decoder = decoder  # type: ignore[assignment]  # decode() and the limits h2 sets
     values = {
         SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
         SettingCodes.MAX_FRAME_SIZE: MAX_FRAME,
