@@ -154,7 +154,7 @@ class HeaderBlockDecoder:
                 if first & 0x10:
                     field = _NEVER_INDEXED(field[0], field[1])
             fields.append(field)
-            listed += len(field[0]) + len(field[1]) + ENTRY_OVERHEAD
+            listed += _entry_size(field[0], field[1])
             if listed > self.max_header_list_size:
                 raise OversizedHeaderListError(f"header list over {self.max_header_list_size} bytes")
         return fields
@@ -177,7 +177,7 @@ class HeaderBlockDecoder:
         return (name, value), pos
 
     def _add(self, field: tuple[bytes, bytes]) -> None:
-        size = len(field[0]) + len(field[1]) + ENTRY_OVERHEAD
+        size = _entry_size(field[0], field[1])
         if size > self._max_size:  # section 4.4: an entry larger than the table empties it
             self._table.clear()
             self._size = 0
@@ -191,7 +191,12 @@ class HeaderBlockDecoder:
         table = self._table
         while table and self._size + room > self._max_size:
             name, value = table.pop()
-            self._size -= len(name) + len(value) + ENTRY_OVERHEAD
+            self._size -= _entry_size(name, value)
+
+
+def _entry_size(name: bytes, value: bytes) -> int:
+    """Section 4.1: what a field counts for, in the table and in the header list size."""
+    return len(name) + len(value) + ENTRY_OVERHEAD
 
 
 def _integer(data: bytes, pos: int, prefix_bits: int) -> tuple[int, int]:
