@@ -25,6 +25,8 @@ HOT_PATH = [
     "proxy/pool.py",
     "proxy/routes.py",
     "proxy/rpc_span.py",
+    "proxy/spans/otlp.py",
+    "proxy/spans/record.py",
     "proxy/worker.py",
 ]
 

@@ -5,14 +5,13 @@
 A realistic HTTP SERVER span: W3C ids, a short tracestate, 12 attributes of the stable HTTP semantic
 conventions, of which the path and the peer port change from request to request.
 
-- hot path: building the attribute list and the SpanRecord, and `SpanPipeline.record` (microseconds
-  per span, best of R);
-- export: the CPU the export side spends per span sending batches of 512 to a real OTLP receiver
-  running in another process (`tests.otlp_receiver`), over gRPC, HTTP and HTTP with gzip. `thread` is
-  the export thread's own CPU (`time.thread_time`); `process` is all of this process's CPU during the
-  flush, which adds grpcio's internal threads; best of R;
-- the event loop: how late a short timer wakes while the export thread encodes, with the encoder
-  giving up the GIL every `YIELD_EVERY` spans as it does, and without;
+- hot path: building the attribute list and the SpanRecord, encoding it (`Encoder.span`, which the
+  OTLP exporters' `prepare` is, run by `SpanPipeline.record`), and `SpanPipeline.record` itself
+  (microseconds per span, best of R);
+- export: the CPU the export side spends per span sending batches of 512 already encoded spans to a
+  real OTLP receiver running in another process (`tests.otlp_receiver`), over gRPC, HTTP and HTTP with
+  gzip. `thread` is the export thread's own CPU (`time.thread_time`); `process` is all of this
+  process's CPU during the flush, which adds grpcio's internal threads; best of R;
 - references: the same span through the upb protobuf classes and through the OpenTelemetry SDK, the
   alternatives `proxy.spans` chose against.
 
@@ -26,14 +25,12 @@ import json
 import resource
 import subprocess
 import sys
-import threading
 import time
 import timeit
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from proxy.spans import otlp
 from proxy.spans.config import TRACECAR_VERSION
 from proxy.spans.exporters import SCOPE_NAME, NoneExporter, OtlpHttpExporter
 from proxy.spans.grpc_exporter import OtlpGrpcExporter
@@ -131,6 +128,8 @@ def hot_path(iterations: int, repeat: int) -> dict[str, float]:
         )
 
     record = span(0)
+    encoder = Encoder(RESOURCE, SCOPE_NAME, TRACECAR_VERSION)
+    fresh = iter([span(n) for n in range(iterations * repeat)])  # new paths and ports: cache misses
     results = {
         "SpanRecord only (attributes prebuilt)": best_us(
             lambda: SpanRecord(
@@ -140,6 +139,9 @@ def hot_path(iterations: int, repeat: int) -> dict[str, float]:
             repeat,
         ),
         "12 attributes + 2 clock reads + SpanRecord": best_us(build, iterations, repeat),
+        "Encoder.span (OTLP prepare), new path and port": best_us(
+            lambda: encoder.span(next(fresh)), iterations, repeat
+        ),
     }
     pipeline = SpanPipeline(
         NoneExporter(), max_queue=max(iterations * repeat + 1, BATCH), max_batch=BATCH, interval_s=3600
@@ -158,12 +160,15 @@ class ThreadTimed:
     """Adds up the export thread's own CPU time spent in `export`. Its `shutdown` leaves the exporter
     open: one exporter (one connection) serves every repetition."""
 
-    def __init__(self, exporter: Exporter) -> None:
+    def __init__(self, exporter: Exporter[bytes]) -> None:
         self.exporter = exporter
         self.cpu_s = 0.0
         self.failures = 0
 
-    def export(self, batch: Sequence[SpanRecord]) -> bool:
+    def prepare(self, span: SpanRecord) -> bytes:
+        return self.exporter.prepare(span)
+
+    def export(self, batch: Sequence[bytes]) -> bool:
         started = time.thread_time()
         accepted = self.exporter.export(batch)
         self.cpu_s += time.thread_time() - started
@@ -183,7 +188,7 @@ def export_costs(transport: str, ports: dict[str, int], count: int, repeat: int)
     """Export-side CPU per span, each batch made fresh just before it is handed over, as in a steady
     stream (spans made long before sit in cold memory and cost more to encode)."""
     encoder = Encoder(RESOURCE, SCOPE_NAME, TRACECAR_VERSION)
-    exporter: Exporter
+    exporter: Exporter[bytes]
     if transport == "grpc":
         exporter = OtlpGrpcExporter(f"http://127.0.0.1:{ports['grpc']}", encoder)
     else:
@@ -193,7 +198,7 @@ def export_costs(transport: str, ports: dict[str, int], count: int, repeat: int)
     pipeline = SpanPipeline(timed, max_queue=BATCH, max_batch=BATCH, interval_s=3600)
     best = {"thread": float("inf"), "process": float("inf"), "wall": float("inf")}
     try:
-        if not exporter.export([span(n) for n in range(BATCH)]):  # connect and warm up
+        if not exporter.export([exporter.prepare(span(n)) for n in range(BATCH)]):  # connect and warm up
             raise RuntimeError(f"{transport}: the receiver refused the warm-up batch")
         for _ in range(repeat):
             timed.cpu_s, other_cpu, wall = 0.0, 0.0, 0.0
@@ -217,33 +222,6 @@ def export_costs(transport: str, ports: dict[str, int], count: int, repeat: int)
         pipeline.shutdown(timeout_s=5)
         exporter.shutdown()
     return best
-
-
-def wakeup_lateness_ms(spans: list[SpanRecord], wakeups: int, yield_every: int) -> tuple[float, float]:
-    """(p50, p99) lateness of a 0.5 ms sleep on this thread while another thread encodes batches
-    non-stop: what the export thread's hold on the GIL does to the event loop's timers."""
-    encoder = Encoder(RESOURCE, SCOPE_NAME, TRACECAR_VERSION)
-    batch, busy = spans[:BATCH], threading.Event()
-    saved, otlp.YIELD_EVERY = otlp.YIELD_EVERY, yield_every
-
-    def encode_until_done() -> None:
-        while not busy.is_set():
-            encoder.encode(batch)
-
-    worker = threading.Thread(target=encode_until_done, daemon=True)
-    worker.start()
-    late = []
-    try:
-        for _ in range(wakeups):
-            started = time.perf_counter()
-            time.sleep(0.0005)
-            late.append(time.perf_counter() - started - 0.0005)
-    finally:
-        busy.set()
-        worker.join()
-        otlp.YIELD_EVERY = saved
-    late.sort()
-    return late[len(late) // 2] * 1e3, late[len(late) * 99 // 100] * 1e3
 
 
 def references(spans: list[SpanRecord], repeat: int) -> dict[str, float]:
@@ -322,7 +300,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spans", type=int, default=20_480, help="spans per export measurement")
     parser.add_argument("--iterations", type=int, default=200_000, help="hot-path calls per timing")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is printed")
-    parser.add_argument("--wakeups", type=int, default=2000, help="timer wake-ups per lateness figure")
     args = parser.parse_args(argv)
     spans = [span(n) for n in range(BATCH)]
 
@@ -339,10 +316,6 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"  {transport:<12} {cost['thread']:7.2f} us {cost['process']:7.2f} us {cost['wall']:7.2f} us"
             )
-    print("event-loop wake-up lateness while the export thread encodes non-stop (0.5 ms sleeps)")
-    for label, every in (("yielding the GIL every", otlp.YIELD_EVERY), ("never yielding: batch of", BATCH)):
-        p50, p99 = wakeup_lateness_ms(spans, args.wakeups, every)
-        print(f"  {label} {every:>3} spans {'':<14} p50 {p50:6.3f} ms  p99 {p99:6.3f} ms")
     print("references, us per span (encoding only, and the SDK's own hot path)")
     for name, us in references(spans, args.repeat).items():
         print(f"  {name:<48} {us:7.2f} us")

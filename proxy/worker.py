@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
+from typing import Any
 
 # Loaded here, before the worker drops privileges: `proxy.observers.observer_for` imports it lazily
 # (it builds on that module), and the proxy's uid may not be able to read its own installation.
@@ -40,7 +41,7 @@ SPAN_FLUSH_S = 5.0  # at shutdown, after draining: how long queued spans may tak
 
 
 def exchange_recorder(
-    pipeline: SpanPipeline,
+    pipeline: SpanPipeline[Any],
     routes: Routes,
     metrics: ProxyMetrics,
     redacted_keys: frozenset[str] = DEFAULT_REDACTED_QUERY_KEYS,
@@ -95,7 +96,7 @@ def tcp_recorder(metrics: ProxyMetrics, connection: TcpConnection) -> None:
     )
 
 
-def watch(metrics: ProxyMetrics, proxy: Proxy, pipeline: SpanPipeline) -> None:
+def watch(metrics: ProxyMetrics, proxy: Proxy, pipeline: SpanPipeline[Any]) -> None:
     """Gauges read at scrape time, so the data path pays nothing for them."""
     for direction, listener in proxy.listeners.items():
         series = metrics.direction(direction)

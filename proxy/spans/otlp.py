@@ -4,12 +4,13 @@ Two builders with one output:
 - `proxy.spans.otlp_messages.build_request` makes the message with the opentelemetry-proto classes.
   It is the readable statement of the mapping, and what tests compare against; the proxy never
   loads those classes (3.5 MB).
-- `Encoder.encode` writes the same message's protobuf wire bytes directly. It is what the exporters
-  send. For an HTTP span with 12 attributes on this 2-core machine (`python -m
-  loadtests.span_export_bench`): 4 to 9 us, depending on load and on how many values are new, against
-  30 us for building the upb messages and 45 us for the SDK's own encoder (which also needs SDK spans,
-  16 us each to make). Most attribute pairs repeat from span to span (method, host, status code), so
-  their encoded form is cached, within a bound.
+- `Encoder` writes the same message's protobuf wire bytes directly, compiled with mypyc. It is what
+  the exporters send. `Encoder.span` encodes one span on the data path, as the span is recorded (see
+  `proxy.spans.pipeline` for why there), and `Encoder.request` joins a batch of them. For an HTTP
+  span with 12 attributes on this 2-core machine (`python -m loadtests.span_export_bench`): about
+  2 us, against 30 us for building the upb messages and 45 us for the SDK's own encoder (which also
+  needs SDK spans, 16 us each to make). Most attribute pairs repeat from span to span (method, host,
+  status code), so their encoded form is cached, within a bound.
 
 Mapping: hex ids become raw bytes (16 and 8), `trace_state` the W3C header text, `flags` OTLP's
 `Span.flags` as recorded, kind and status their enum numbers; a status is written only when it is not
@@ -22,20 +23,16 @@ from __future__ import annotations
 
 import binascii
 import struct
-import time
 from binascii import unhexlify
 from collections.abc import Sequence
+from typing import cast
 
 from proxy.spans.record import STATUS_UNSET, Attribute, AttributeValue, SpanRecord
 
 TRACE_ID_BYTES = 16
 SPAN_ID_BYTES = 8
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-# A thread that wants the GIL back from a busy one waits out the switch interval (5 ms), so encoding a
-# 512-span batch in one go made event-loop timers fire 5 ms late (p50, measured); giving the GIL up
-# every 32 spans (about 130 us of work) brought that to 0.1 ms for about 1% more export CPU.
-YIELD_EVERY = 32
-ATTRIBUTE_CACHE_SIZE = 4096  # encoded (key, text or int value) pairs kept; cleared whole when full
+ATTRIBUTE_CACHE_SIZE = 256  # encoded text or int values kept per attribute key (and keys kept)
 
 # Wire tags, (field number << 3) | wire type; 2 = length-delimited, 0 = varint, 1 = 64-bit, 5 = 32-bit.
 _TRACE_ID = b"\x0a\x10"  # Span.trace_id = 1, always 16 bytes
@@ -52,14 +49,14 @@ _STATUS_CODE = b"\x18"  # Status.code = 3
 _TIMES = struct.Struct("<BQBQ")  # Span.start_time_unix_nano = 7 and end_time_unix_nano = 8, fixed64
 _START_TAG, _END_TAG = 0x39, 0x41
 _FIXED32 = struct.Struct("<I").pack
-_CACHED_TYPES = frozenset((str, int))
 _DOUBLE = struct.Struct("<d").pack
 
 
 class Encoder:
     """Writes `ExportTraceServiceRequest` wire bytes for batches sharing one resource and scope.
 
-    Used by one thread at a time (the export thread): its attribute cache is not locked.
+    `span` is called by one thread at a time (the event loop's): its attribute cache is not locked.
+    `request` keeps no state and may run on any thread.
     """
 
     def __init__(
@@ -73,56 +70,74 @@ class Encoder:
         scope_body = _string_field(b"\x0a", scope_name) + _string_field(b"\x12", scope_version)
         self._resource_field = _field(b"\x0a", resource_body)  # ResourceSpans.resource = 1
         self._scope_field = _field(b"\x0a", scope_body)  # ScopeSpans.scope = 1
-        self._attributes: dict[Attribute, bytes] = {}
+        self._values: dict[str, dict[object, bytes]] = {}  # key -> value -> encoded field
         self._keys: dict[str, bytes] = {}  # attribute key -> its encoded `KeyValue.key` field
         self._cache_size = cache_size
 
     def encode(self, batch: Sequence[SpanRecord]) -> bytes:
-        scope_spans = bytearray(self._scope_field)
-        for index, record in enumerate(batch, 1):
-            span = self._span(record)
-            scope_spans += b"\x12"  # ScopeSpans.spans = 2
-            scope_spans += _varint(len(span))
-            scope_spans += span
-            if not index % YIELD_EVERY:
-                time.sleep(0)  # let the event loop have the GIL (see YIELD_EVERY)
-        resource_spans = self._resource_field + _field(b"\x12", scope_spans)  # ResourceSpans.scope_spans
-        return _field(b"\x0a", resource_spans)  # ExportTraceServiceRequest.resource_spans = 1
+        """The request for a batch of records (tests and tools; the exporters use `request`)."""
+        return self.request([self.span(record) for record in batch])
+
+    def span(self, record: SpanRecord) -> bytes:
+        """One span as its `ScopeSpans.spans` field: what `request` takes."""
+        body = self._span(record)
+        return b"\x12" + _varint(len(body)) + body  # ScopeSpans.spans = 2
+
+    def request(self, spans: Sequence[bytes]) -> bytes:
+        """The `ExportTraceServiceRequest` holding these `span` outputs, in order.
+
+        Lengths first, then one join: a batch is a few hundred KB, and each intermediate copy
+        would be a fresh allocation the kernel has to fault in."""
+        scope_spans = len(self._scope_field) + sum([len(span) for span in spans])
+        scope_spans_tag = b"\x12" + _varint(scope_spans)  # ResourceSpans.scope_spans = 2
+        resource_spans = len(self._resource_field) + len(scope_spans_tag) + scope_spans
+        parts = [b"\x0a", _varint(resource_spans), self._resource_field, scope_spans_tag, self._scope_field]
+        parts += spans  # ExportTraceServiceRequest.resource_spans = 1, holding all of the above
+        return b"".join(parts)
 
     def _span(self, record: SpanRecord) -> bytes:
         """One `Span` message body, fields in number order (16, flags, last)."""
-        out = bytearray(_TRACE_ID)
-        out += _raw_id(record.trace_id, TRACE_ID_BYTES, "trace_id")
-        out += _SPAN_ID
-        out += _raw_id(record.span_id, SPAN_ID_BYTES, "span_id")
+        parts = [
+            _TRACE_ID,
+            _raw_id(record.trace_id, TRACE_ID_BYTES, "trace_id"),
+            _SPAN_ID,
+            _raw_id(record.span_id, SPAN_ID_BYTES, "span_id"),
+        ]
         if record.trace_state:
-            out += _TRACE_STATE + _varint(len(record.trace_state)) + record.trace_state
+            parts += (_TRACE_STATE, _varint(len(record.trace_state)), record.trace_state)
         if record.parent_span_id is not None:
-            out += _PARENT_SPAN_ID
-            out += _raw_id(record.parent_span_id, SPAN_ID_BYTES, "parent_span_id")
+            parts += (_PARENT_SPAN_ID, _raw_id(record.parent_span_id, SPAN_ID_BYTES, "parent_span_id"))
         name = record.name.encode()
-        out += _NAME + _varint(len(name)) + name
-        out += _KIND + _varint(record.kind)
-        out += _TIMES.pack(_START_TAG, record.start_ns, _END_TAG, record.end_ns)
-        cache = self._attributes
-        for attribute in record.attributes:
-            # The pair itself is the cache key, for text and plain int values only: True == 1 and
-            # 1 == 1.0 in Python, and their encodings differ.
-            cached = attribute[1].__class__ in _CACHED_TYPES
-            encoded = cache.get(attribute) if cached else None
-            if encoded is None:
-                encoded = self._attribute(*attribute)
-                if cached:
-                    if len(cache) >= self._cache_size:
-                        cache.clear()
-                    cache[attribute] = encoded
-            out += encoded
+        parts += (_NAME, _varint(len(name)), name, _KIND, _varint(record.kind))
+        parts.append(_TIMES.pack(_START_TAG, record.start_ns, _END_TAG, record.end_ns))
+        # Values typed loosely: compiled, a wrong type would raise TypeError here, not ValueError below.
+        for key, value in cast(list[tuple[str, object]], record.attributes):
+            parts.append(self._cached_attribute(key, value))
         if record.status != STATUS_UNSET or record.status_message:
-            out += _field(_STATUS, _status(record.status, record.status_message))
-        out += _FLAGS + _FIXED32(record.flags)
-        return bytes(out)
+            parts.append(_field(_STATUS, _status(record.status, record.status_message)))
+        parts += (_FLAGS, _FIXED32(record.flags))
+        return b"".join(parts)
 
-    def _attribute(self, key: str, value: AttributeValue) -> bytes:
+    def _cached_attribute(self, key: str, value: object) -> bytes:
+        """Text and plain int values only, each under its key: True == 1 and 1 == 1.0 in Python, and
+        their encodings differ. A key's cache is cleared whole when full, so the keys with a value
+        per request (a path, a port) churn in their own caches and the others stay."""
+        if type(value) is not str and type(value) is not int:
+            return self._attribute(key, value)
+        values = self._values.get(key)
+        if values is None:
+            if len(self._values) >= self._cache_size:
+                self._values.clear()
+            values = self._values[key] = {}
+        encoded = values.get(value)
+        if encoded is None:
+            encoded = self._attribute(key, value)
+            if len(values) >= self._cache_size:
+                values.clear()
+            values[value] = encoded
+        return encoded
+
+    def _attribute(self, key: str, value: object) -> bytes:
         """One `Span.attributes` field; the common value types written inline (a cache miss is
         the usual case for per-request values such as a path or a port)."""
         key_field = self._keys.get(key)
@@ -152,7 +167,7 @@ def _key_value(key: str, value: AttributeValue) -> bytes:
     return _string_field(b"\x0a", key) + _field(b"\x12", _any_value(key, value))
 
 
-def _any_value(key: str, value: AttributeValue) -> bytes:
+def _any_value(key: str, value: object) -> bytes:
     # AnyValue oneof: string_value = 1, bool_value = 2, int_value = 3 (int64), double_value = 4.
     if isinstance(value, str):
         return _string_field(b"\x0a", value)

@@ -9,6 +9,7 @@ import json
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import grpc
 import pytest
@@ -25,7 +26,7 @@ from proxy.spans.exporters import (
 from proxy.spans.grpc_exporter import OtlpGrpcExporter, grpc_target
 from proxy.spans.otlp import Encoder
 from proxy.spans.pipeline import Exporter, SpanPipeline
-from proxy.spans.record import KIND_CLIENT, STATUS_ERROR, Attribute
+from proxy.spans.record import KIND_CLIENT, STATUS_ERROR, Attribute, SpanRecord
 from tests.otlp_receiver import OtlpReceiver
 from tests.spans.factory import PARENT_ID, SPAN_ID, TRACE_ID, numbered, server_span
 
@@ -37,14 +38,19 @@ def encoder() -> Encoder:
     return Encoder(RESOURCE, "tracecar", TRACECAR_VERSION)
 
 
+def send(exporter: Exporter[Any], batch: Sequence[SpanRecord]) -> bool:
+    """What the pipeline does: each span prepared as recorded, then the batch exported."""
+    return exporter.export([exporter.prepare(span) for span in batch])
+
+
 @pytest.fixture(params=["grpc", "http"])
 def transport(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
-def closing() -> Iterator[list[Exporter]]:
-    made: list[Exporter] = []
+def closing() -> Iterator[list[Exporter[Any]]]:
+    made: list[Exporter[Any]] = []
     yield made
     for exporter in made:
         exporter.shutdown()
@@ -53,14 +59,14 @@ def closing() -> Iterator[list[Exporter]]:
 def exporter_for(
     transport: str,
     receiver: OtlpReceiver,
-    closing: list[Exporter],
+    closing: list[Exporter[Any]],
     *,
     timeout_s: float = 5.0,
     headers: Sequence[tuple[str, str]] = (),
     compression: str = "none",
     scheme: str = "http",
-) -> Exporter:
-    exporter: Exporter
+) -> Exporter[Any]:
+    exporter: Exporter[Any]
     if transport == "grpc":
         exporter = OtlpGrpcExporter(
             f"{scheme}://127.0.0.1:{receiver.grpc_port}",
@@ -90,7 +96,7 @@ def by_id(spans: list[Span]) -> dict[str, Span]:
 
 
 def test_spans_arrive_with_ids_parent_kind_attributes_status_and_resource(
-    transport: str, receiver: OtlpReceiver, closing: list[Exporter]
+    transport: str, receiver: OtlpReceiver, closing: list[Exporter[Any]]
 ) -> None:
     pipeline = SpanPipeline(exporter_for(transport, receiver, closing), max_batch=2, interval_s=0.05)
     client = server_span(
@@ -122,25 +128,27 @@ def test_spans_arrive_with_ids_parent_kind_attributes_status_and_resource(
     assert pipeline.exported == 2
 
 
-def test_headers_reach_the_collector(transport: str, receiver: OtlpReceiver, closing: list[Exporter]) -> None:
+def test_headers_reach_the_collector(
+    transport: str, receiver: OtlpReceiver, closing: list[Exporter[Any]]
+) -> None:
     exporter = exporter_for(transport, receiver, closing, headers=[("x-api-key", "secret")])
-    assert exporter.export([server_span()])
+    assert send(exporter, [server_span()])
     [received] = receiver.received
     assert received.headers["x-api-key"] == "secret"
     assert received.headers["user-agent"].startswith("tracecar/")
 
 
-def test_http_posts_protobuf_to_the_traces_path(receiver: OtlpReceiver, closing: list[Exporter]) -> None:
+def test_http_posts_protobuf_to_the_traces_path(receiver: OtlpReceiver, closing: list[Exporter[Any]]) -> None:
     exporter = exporter_for("http", receiver, closing)
-    assert exporter.export([server_span()])
+    assert send(exporter, [server_span()])
     [received] = receiver.received
     assert (received.path, received.headers["content-type"]) == ("/v1/traces", "application/x-protobuf")
     assert "content-encoding" not in received.headers
 
 
-def test_gzip_compression(transport: str, receiver: OtlpReceiver, closing: list[Exporter]) -> None:
+def test_gzip_compression(transport: str, receiver: OtlpReceiver, closing: list[Exporter[Any]]) -> None:
     exporter = exporter_for(transport, receiver, closing, compression="gzip")
-    assert exporter.export(numbered(3))
+    assert send(exporter, numbered(3))
     assert len(receiver.wait_for_spans(3, timeout_s=5)) == 3
     if transport == "http":  # grpcio consumes grpc-encoding before a handler could see it
         [received] = receiver.received
@@ -161,7 +169,7 @@ def test_configured_from_the_environment(protocol: str, variable: str, receiver:
     )
     exporter = make_exporter(config)
     try:
-        assert exporter.export([server_span()])
+        assert send(exporter, [server_span()])
     finally:
         exporter.shutdown()
     [received] = receiver.received
@@ -178,17 +186,17 @@ def test_the_traces_endpoint_is_posted_to_as_is(receiver: OtlpReceiver) -> None:
     url = receiver.http_endpoint + "/custom/traces"
     exporter = make_exporter(from_env({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": url}))
     try:
-        assert exporter.export([server_span()])
+        assert send(exporter, [server_span()])
     finally:
         exporter.shutdown()
     assert receiver.received[0].path == "/custom/traces"
 
 
 def test_transient_errors_are_retried(
-    transport: str, receiver: OtlpReceiver, closing: list[Exporter]
+    transport: str, receiver: OtlpReceiver, closing: list[Exporter[Any]]
 ) -> None:
     receiver.fail_next(2)  # UNAVAILABLE / 503
-    assert exporter_for(transport, receiver, closing).export([server_span()])
+    assert send(exporter_for(transport, receiver, closing), [server_span()])
     assert receiver.attempts == 3
     assert len(receiver.spans()) == 1
 
@@ -197,78 +205,80 @@ def test_transient_errors_are_retried(
     ("code", "status"), [(grpc.StatusCode.INVALID_ARGUMENT, 400), (grpc.StatusCode.INTERNAL, 500)]
 )
 def test_permanent_errors_are_not_retried(
-    code: grpc.StatusCode, status: int, transport: str, receiver: OtlpReceiver, closing: list[Exporter]
+    code: grpc.StatusCode, status: int, transport: str, receiver: OtlpReceiver, closing: list[Exporter[Any]]
 ) -> None:
     receiver.fail_next(5, grpc_code=code, http_status=status)
-    assert not exporter_for(transport, receiver, closing).export([server_span()])
+    assert not send(exporter_for(transport, receiver, closing), [server_span()])
     assert receiver.attempts == 1
 
 
 def test_partial_success_is_accepted_logged_and_not_retried(
-    transport: str, receiver: OtlpReceiver, closing: list[Exporter], caplog: pytest.LogCaptureFixture
+    transport: str, receiver: OtlpReceiver, closing: list[Exporter[Any]], caplog: pytest.LogCaptureFixture
 ) -> None:
     receiver.reject_partially(2, "span names too long")
-    assert exporter_for(transport, receiver, closing).export(numbered(3))
+    assert send(exporter_for(transport, receiver, closing), numbered(3))
     assert receiver.attempts == 1
     assert "rejected 2 spans: span names too long" in caplog.text
 
 
 def test_a_permanent_rejection_is_logged_once_not_per_batch(
-    transport: str, receiver: OtlpReceiver, closing: list[Exporter], caplog: pytest.LogCaptureFixture
+    transport: str, receiver: OtlpReceiver, closing: list[Exporter[Any]], caplog: pytest.LogCaptureFixture
 ) -> None:
     receiver.fail_next(3, grpc_code=grpc.StatusCode.PERMISSION_DENIED, http_status=403)
     exporter = exporter_for(transport, receiver, closing)
-    assert not any(exporter.export([server_span()]) for _ in range(3))
+    assert not any(send(exporter, [server_span()]) for _ in range(3))
     assert len([r for r in caplog.records if "rejected" in r.getMessage()]) == 1
-    assert exporter.export([server_span()])
+    assert send(exporter, [server_span()])
 
 
 def test_the_servers_retry_delay_is_honoured(
-    transport: str, receiver: OtlpReceiver, closing: list[Exporter]
+    transport: str, receiver: OtlpReceiver, closing: list[Exporter[Any]]
 ) -> None:
     receiver.fail_next(1, retry_after_s=1.0)  # gRPC RetryInfo; HTTP Retry-After: 1
     started = time.monotonic()
-    assert exporter_for(transport, receiver, closing).export([server_span()])
+    assert send(exporter_for(transport, receiver, closing), [server_span()])
     assert time.monotonic() - started >= 0.9  # against a 0.05 s backoff of our own
     assert receiver.attempts == 2
 
 
 def test_resource_exhausted_is_retried_only_with_retry_info(
-    receiver: OtlpReceiver, closing: list[Exporter]
+    receiver: OtlpReceiver, closing: list[Exporter[Any]]
 ) -> None:
     exporter = exporter_for("grpc", receiver, closing)
     receiver.fail_next(1, grpc_code=grpc.StatusCode.RESOURCE_EXHAUSTED)
-    assert not exporter.export([server_span()])
+    assert not send(exporter, [server_span()])
     receiver.fail_next(1, grpc_code=grpc.StatusCode.RESOURCE_EXHAUSTED, retry_after_s=0.1)
-    assert exporter.export([server_span()])
+    assert send(exporter, [server_span()])
     assert receiver.attempts == 3
 
 
-def test_retries_stop_at_the_timeout(transport: str, receiver: OtlpReceiver, closing: list[Exporter]) -> None:
+def test_retries_stop_at_the_timeout(
+    transport: str, receiver: OtlpReceiver, closing: list[Exporter[Any]]
+) -> None:
     receiver.fail_next(1000)
     started = time.monotonic()
-    assert not exporter_for(transport, receiver, closing, timeout_s=0.5).export([server_span()])
+    assert not send(exporter_for(transport, receiver, closing, timeout_s=0.5), [server_span()])
     assert time.monotonic() - started < 1.5
     assert 2 <= receiver.attempts < 1000
 
 
 def test_a_stalled_collector_times_out(
-    transport: str, receiver: OtlpReceiver, closing: list[Exporter]
+    transport: str, receiver: OtlpReceiver, closing: list[Exporter[Any]]
 ) -> None:
     receiver.stall()
     started = time.monotonic()
-    assert not exporter_for(transport, receiver, closing, timeout_s=0.5).export([server_span()])
+    assert not send(exporter_for(transport, receiver, closing, timeout_s=0.5), [server_span()])
     assert time.monotonic() - started < 2
     receiver.release()
 
 
 def test_collector_down_drops_and_counts_then_export_resumes(
-    transport: str, receiver: OtlpReceiver, closing: list[Exporter]
+    transport: str, receiver: OtlpReceiver, closing: list[Exporter[Any]]
 ) -> None:
     exporter = exporter_for(transport, receiver, closing, timeout_s=0.3)
     pipeline = SpanPipeline(exporter, max_queue=100, max_batch=10, interval_s=0.02)
     try:
-        assert exporter.export([server_span()])  # connected once, then the collector goes away
+        assert send(exporter, [server_span()])  # connected once, then the collector goes away
         receiver.stop()
         started = time.monotonic()
         for span in numbered(5000):
@@ -293,7 +303,7 @@ def test_collector_down_drops_and_counts_then_export_resumes(
 
 
 def test_shutdown_aborts_an_export_stuck_in_retries(
-    transport: str, receiver: OtlpReceiver, closing: list[Exporter]
+    transport: str, receiver: OtlpReceiver, closing: list[Exporter[Any]]
 ) -> None:
     receiver.fail_next(10_000)
     exporter = exporter_for(transport, receiver, closing, timeout_s=30)
@@ -305,7 +315,7 @@ def test_shutdown_aborts_an_export_stuck_in_retries(
     assert not pipeline.shutdown(timeout_s=0.3)
     assert time.monotonic() - started < 2
     assert pipeline.failed == 30  # the batch in flight and the two left behind fail fast
-    assert not exporter.export([server_span()])  # shut down: fails fast from now on
+    assert not send(exporter, [server_span()])  # shut down: fails fast from now on
 
 
 def test_grpc_targets() -> None:
@@ -317,11 +327,11 @@ def test_grpc_targets() -> None:
 
 
 def test_tls_endpoint_needs_a_trusted_server(
-    transport: str, receiver: OtlpReceiver, closing: list[Exporter]
+    transport: str, receiver: OtlpReceiver, closing: list[Exporter[Any]]
 ) -> None:
     # The receiver speaks plain text: an https:// endpoint must try TLS on it, and fail.
     exporter = exporter_for(transport, receiver, closing, timeout_s=0.5, scheme="https")
-    assert not exporter.export([server_span()])
+    assert not send(exporter, [server_span()])
     assert receiver.spans() == []
 
 
@@ -329,7 +339,7 @@ def test_console_exporter_writes_one_json_line_per_span() -> None:
     stream = io.StringIO()
     exporter = ConsoleExporter(RESOURCE, stream)
     root = server_span(parent_span_id=None, status=STATUS_ERROR, status_message="boom")
-    assert exporter.export([server_span(), root])
+    assert send(exporter, [server_span(), root])
     first, second = (json.loads(line) for line in stream.getvalue().splitlines())
     assert first["trace_id"] == TRACE_ID.decode()
     assert first["span_id"] == SPAN_ID.decode()
@@ -354,7 +364,7 @@ def test_otlp_and_console_together(receiver: OtlpReceiver, capsys: pytest.Captur
     exporter = make_exporter(from_env(environ))
     assert isinstance(exporter, FanOutExporter)
     try:
-        assert exporter.export([server_span()])
+        assert send(exporter, [server_span()])
     finally:
         exporter.shutdown()
     assert len(receiver.spans()) == 1
@@ -363,11 +373,13 @@ def test_otlp_and_console_together(receiver: OtlpReceiver, capsys: pytest.Captur
 
 def test_none_exporter_discards() -> None:
     exporter = make_exporter(from_env({"OTEL_TRACES_EXPORTER": "none"}))
-    assert exporter.export([server_span()])
+    assert send(exporter, [server_span()])
 
 
 @pytest.mark.parametrize("host", ["127.0.0.2", "::1"])
-def test_the_receiver_binds_to_another_address(host: str, transport: str, closing: list[Exporter]) -> None:
+def test_the_receiver_binds_to_another_address(
+    host: str, transport: str, closing: list[Exporter[Any]]
+) -> None:
     with OtlpReceiver(host) as elsewhere:
         endpoint = elsewhere.grpc_endpoint if transport == "grpc" else elsewhere.http_endpoint
         config = from_env(
@@ -378,7 +390,7 @@ def test_the_receiver_binds_to_another_address(host: str, transport: str, closin
         )
         exporter = make_exporter(config)
         closing.append(exporter)
-        assert exporter.export([server_span()])
+        assert send(exporter, [server_span()])
         assert len(elsewhere.wait_for_spans(1, timeout_s=5)) == 1
 
 
@@ -400,7 +412,7 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
 
 
 def test_tls_to_a_collector_with_a_trusted_certificate(
-    transport: str, certificate: tuple[str, str], closing: list[Exporter]
+    transport: str, certificate: tuple[str, str], closing: list[Exporter[Any]]
 ) -> None:
     with OtlpReceiver(tls=certificate) as secure:
         endpoint = secure.grpc_endpoint if transport == "grpc" else secure.http_endpoint
@@ -412,8 +424,8 @@ def test_tls_to_a_collector_with_a_trusted_certificate(
         }
         untrusted = make_exporter(from_env(environ))
         closing.append(untrusted)
-        assert not untrusted.export([server_span()])  # the system's CAs do not know this certificate
+        assert not send(untrusted, [server_span()])  # the system's CAs do not know this certificate
         trusted = make_exporter(from_env({**environ, "OTEL_EXPORTER_OTLP_CERTIFICATE": certificate[0]}))
         closing.append(trusted)
-        assert trusted.export([server_span()])
+        assert send(trusted, [server_span()])
         assert len(secure.wait_for_spans(1, timeout_s=5)) == 1

@@ -127,7 +127,8 @@ def test_attribute_cache_is_bounded_and_stays_correct() -> None:
     batch = [server_span(attributes=[("url.path", f"/item/{i}"), ("m", "GET")]) for i in range(100)]
     request = ExportTraceServiceRequest.FromString(encoder.encode(batch))
     assert request == build_request(batch, RESOURCE, "tracecar", "1")
-    assert len(encoder._attributes) <= 8
+    assert len(encoder._values) <= 8
+    assert all(len(values) <= 8 for values in encoder._values.values())
 
 
 @pytest.mark.parametrize(

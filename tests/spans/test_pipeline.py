@@ -9,9 +9,11 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import pytest
 
+from proxy.spans.otlp import Encoder
 from proxy.spans.pipeline import SpanPipeline
 from proxy.spans.record import SpanRecord
 from tests.spans.factory import numbered, server_span
@@ -27,6 +29,9 @@ class HoldingExporter:
         self.gate.set()
         self.entered = threading.Event()
         self.shut_down = False
+
+    def prepare(self, span: SpanRecord) -> SpanRecord:
+        return span
 
     def export(self, batch: Sequence[SpanRecord]) -> bool:
         self.entered.set()
@@ -49,21 +54,23 @@ def exporter() -> HoldingExporter:
 
 
 @pytest.fixture
-def pipelines() -> Iterator[list[SpanPipeline]]:
-    made: list[SpanPipeline] = []
+def pipelines() -> Iterator[list[SpanPipeline[Any]]]:
+    made: list[SpanPipeline[Any]] = []
     yield made
     for pipeline in made:
         pipeline.shutdown(timeout_s=2)
 
 
-def make(pipelines: list[SpanPipeline], exporter: HoldingExporter, **options: float) -> SpanPipeline:
+def make(
+    pipelines: list[SpanPipeline[Any]], exporter: HoldingExporter, **options: float
+) -> SpanPipeline[Any]:
     pipeline = SpanPipeline(exporter, **options)  # type: ignore[arg-type]
     pipelines.append(pipeline)
     return pipeline
 
 
 def test_exports_in_order_in_batches_of_at_most_max_batch(
-    exporter: HoldingExporter, pipelines: list[SpanPipeline]
+    exporter: HoldingExporter, pipelines: list[SpanPipeline[Any]]
 ) -> None:
     pipeline = make(pipelines, exporter, max_queue=100, max_batch=4, interval_s=60)
     spans = numbered(10)
@@ -76,7 +83,7 @@ def test_exports_in_order_in_batches_of_at_most_max_batch(
 
 
 def test_a_full_batch_wakes_the_thread_before_the_interval(
-    exporter: HoldingExporter, pipelines: list[SpanPipeline]
+    exporter: HoldingExporter, pipelines: list[SpanPipeline[Any]]
 ) -> None:
     pipeline = make(pipelines, exporter, max_queue=100, max_batch=5, interval_s=60)
     for span in numbered(4):
@@ -87,7 +94,7 @@ def test_a_full_batch_wakes_the_thread_before_the_interval(
 
 
 def test_the_interval_exports_a_partial_batch(
-    exporter: HoldingExporter, pipelines: list[SpanPipeline]
+    exporter: HoldingExporter, pipelines: list[SpanPipeline[Any]]
 ) -> None:
     pipeline = make(pipelines, exporter, max_queue=100, max_batch=50, interval_s=0.05)
     pipeline.record(server_span())
@@ -95,7 +102,7 @@ def test_the_interval_exports_a_partial_batch(
 
 
 def test_a_stalled_exporter_never_blocks_record_and_the_queue_stays_bounded(
-    exporter: HoldingExporter, pipelines: list[SpanPipeline]
+    exporter: HoldingExporter, pipelines: list[SpanPipeline[Any]]
 ) -> None:
     exporter.gate.clear()  # the export thread will hold its first batch until the gate opens
     pipeline = make(pipelines, exporter, max_queue=2048, max_batch=512, interval_s=0.01)
@@ -121,7 +128,7 @@ def test_a_stalled_exporter_never_blocks_record_and_the_queue_stays_bounded(
 
 
 def test_memory_stays_bounded_while_the_exporter_is_stalled(
-    exporter: HoldingExporter, pipelines: list[SpanPipeline]
+    exporter: HoldingExporter, pipelines: list[SpanPipeline[Any]]
 ) -> None:
     exporter.gate.clear()
     pipeline = make(pipelines, exporter, max_queue=1000, max_batch=100, interval_s=0.01)
@@ -142,7 +149,7 @@ def test_memory_stays_bounded_while_the_exporter_is_stalled(
 
 
 def test_refused_and_raising_exports_count_as_failed_and_the_thread_goes_on(
-    pipelines: list[SpanPipeline],
+    pipelines: list[SpanPipeline[Any]],
 ) -> None:
     class Flaky(HoldingExporter):
         def export(self, batch: Sequence[SpanRecord]) -> bool:
@@ -162,7 +169,7 @@ def test_refused_and_raising_exports_count_as_failed_and_the_thread_goes_on(
 
 
 def test_force_flush_times_out_while_the_exporter_is_stalled(
-    exporter: HoldingExporter, pipelines: list[SpanPipeline]
+    exporter: HoldingExporter, pipelines: list[SpanPipeline[Any]]
 ) -> None:
     exporter.gate.clear()
     pipeline = make(pipelines, exporter, max_queue=100, max_batch=10, interval_s=60)
@@ -204,7 +211,7 @@ def test_batch_size_must_fit_the_queue() -> None:
 
 
 def test_a_forked_child_drops_and_counts_and_never_exports_the_parents_spans(
-    exporter: HoldingExporter, pipelines: list[SpanPipeline]
+    exporter: HoldingExporter, pipelines: list[SpanPipeline[Any]]
 ) -> None:
     pipeline = make(pipelines, exporter, max_queue=100, max_batch=50, interval_s=60)
     for span in numbered(5):
@@ -219,3 +226,23 @@ def test_a_forked_child_drops_and_counts_and_never_exports_the_parents_spans(
     assert os.waitstatus_to_exitcode(status) == 0
     assert pipeline.force_flush(timeout_s=5)
     assert len(exporter.spans) == 5
+
+
+def test_a_record_the_exporter_cannot_prepare_counts_as_failed_and_the_rest_go_on(
+    pipelines: list[SpanPipeline[Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    # The OTLP exporters encode on the data path: a malformed record must not reach the caller.
+    encoder = Encoder([("service.name", "x")], "tracecar", "1")
+
+    class Encoding(HoldingExporter):
+        def prepare(self, span: SpanRecord) -> bytes:  # type: ignore[override]
+            return encoder.span(span)
+
+    exporter = Encoding()
+    pipeline = make(pipelines, exporter, max_queue=100, max_batch=10, interval_s=60)
+    pipeline.record(server_span(span_id=b"not hex at all!!"))
+    pipeline.record(server_span())
+    assert pipeline.force_flush(timeout_s=5)
+    assert (pipeline.failed, pipeline.exported, pipeline.dropped) == (1, 1, 0)
+    assert exporter.spans == [encoder.span(server_span())]  # type: ignore[comparison-overlap]
+    assert "could not be exported" in caplog.text and "span_id" in caplog.text
