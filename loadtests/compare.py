@@ -1,11 +1,12 @@
 """The whole comparison in one command: every configuration under every scenario, side by side.
 
     sudo .venv/bin/python -m loadtests.compare [--duration S] [--spans-duration S] [--warmup S]
-        [--scenarios a,b] [--configs a,b] [--profile] [--out DIR]
+        [--scenarios a,b] [--configs a,b] [--repeat N] [--profile] [--out DIR]
 
 Writes report.md, results.json, throughput.png, latency.png, cpu.png and logs/ under
 loadtests/results/<UTC time>/ (or --out). Needs root (network namespaces, iptables). A configuration or
-scenario that fails is a row saying why; the run itself goes on.
+scenario that fails is a row saying why; the run itself goes on. With --repeat N every configuration
+runs N times, interleaved, and each number is the median of its rounds (`loadtests.rounds`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from loadtests import charts, profiles
+from loadtests import charts, profiles, rounds
 from loadtests.goals import SUBJECT, evaluate
 from loadtests.measurement import FAILED, OK, Measurement
 from loadtests.proxies import BY_NAME as CONFIGS
@@ -56,6 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated (default: all)")
     parser.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated (default: all)")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds; each number the median of them (1)")
     parser.add_argument(
         "--profile", action="store_true", help=f"py-spy profile of {SUBJECT} under {PROFILE_SCENARIO}"
     )
@@ -68,6 +70,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(str(error))
     if min(args.duration, args.spans_duration) <= 0 or args.warmup < 0:
         parser.error("durations must be positive (the warm-up may be 0)")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     return args
 
 
@@ -109,14 +113,14 @@ def _profile(stage: Stage, args: argparse.Namespace, out: Path) -> profiles.Prof
 
 
 def run_config(
-    config: Config, args: argparse.Namespace, out: Path
+    config: Config, args: argparse.Namespace, out: Path, first_round: bool = True
 ) -> tuple[list[Measurement], str, profiles.Profile | None]:
     scenarios = [SCENARIOS[n] for n in args.scenario_names]
     profile: profiles.Profile | None = None
     try:
         with open_stage(config, out / "logs") as stage:
             rows = _config_rows(stage, scenarios, args)
-            if args.profile and config.name == SUBJECT:
+            if args.profile and config.name == SUBJECT and first_round:
                 try:
                     profile = _profile(stage, args, out)
                 except (OSError, StageError, subprocess.SubprocessError) as error:  # keep the rows
@@ -135,6 +139,10 @@ def _facts(args: argparse.Namespace, started: datetime.datetime) -> dict[str, st
         "durations": f"{args.duration:.0f} s per scenario after {args.warmup:.0f} s of warm-up; "
         f"spans {args.spans_duration:.0f} s",
         "numbers": NOISE,
+        "rounds": f"{args.repeat}: the configurations interleaved in each; every number the median of the "
+        "rounds, peak RSS the largest, errors added up"
+        if args.repeat > 1
+        else "1",
         "command": "python -m loadtests.compare " + " ".join(sys.argv[1:]),
     }
 
@@ -149,15 +157,22 @@ def main(argv: list[str] | None = None) -> int:
     (out / "logs").mkdir(parents=True, exist_ok=True)
     remove_stale_namespaces()
     facts = _facts(args, started)
-    rows: list[Measurement] = []
-    configs: list[tuple[str, str, str]] = []
+    measured: list[list[Measurement]] = []
+    starts: dict[str, str] = {}
     profile: profiles.Profile | None = None
-    for name in args.config_names:
-        print(f"{name}:", flush=True)
-        config_rows, starts, config_profile = run_config(CONFIGS[name], args, out)
-        rows += config_rows
-        configs.append((name, CONFIGS[name].title, starts))
-        profile = config_profile or profile
+    for round_ in range(args.repeat):
+        measured.append([])
+        for name in args.config_names:
+            print(
+                f"{name}:" if args.repeat == 1 else f"{name} (round {round_ + 1} of {args.repeat}):",
+                flush=True,
+            )
+            config_rows, config_starts, config_profile = run_config(CONFIGS[name], args, out, round_ == 0)
+            measured[-1] += config_rows
+            starts.setdefault(name, config_starts)
+            profile = config_profile or profile
+    rows = measured[0] if args.repeat == 1 else rounds.combine(measured)
+    configs = [(name, CONFIGS[name].title, starts[name]) for name in args.config_names]
     verdicts = evaluate(rows)
     try:
         chart_names = charts.draw(rows, args.config_names, args.scenario_names, out)

@@ -40,6 +40,8 @@ _NOTES = {
     "spans_received": "received",
     "spans_exported": "exported",
     "spans_dropped": "dropped",
+    "rounds": "median of rounds:",
+    "rounds_failed": "rounds failed:",
 }
 
 

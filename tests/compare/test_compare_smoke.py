@@ -48,3 +48,16 @@ def test_the_comparison_runs_and_reports_every_row(tmp_path: Path) -> None:
     assert rows["nginx", "grpc-unary"]["outcome"] == "skipped"
     spans = rows["tracecar-1", "spans-5000"]
     assert spans["outcome"] == "ok" and spans["extra"]["spans_received"] > 0, spans
+
+
+def test_repeated_rounds_report_medians(tmp_path: Path) -> None:
+    out = tmp_path / "rounds"
+    argv = ["--duration", "1", "--warmup", "0", "--scenarios", "h1-1k", "--configs", "direct,tracecar-1"]
+    assert compare.main([*argv, "--repeat", "2", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    rows = {r["config"]: r for r in results["rows"]}
+    assert set(rows) == {"direct", "tracecar-1"}
+    for row in rows.values():
+        assert row["outcome"] == "ok" and row["extra"]["rounds"] == 2, row
+    assert rows["tracecar-1"]["cpu_us_per_request"] > 0
+    assert "median of rounds: 2" in (out / "report.md").read_text()
