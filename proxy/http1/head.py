@@ -53,15 +53,17 @@ CONTENT_LENGTH = b"content-length"
 TRANSFER_ENCODING = b"transfer-encoding"
 CONNECTION = b"connection"
 _FRAMING = frozenset((CONTENT_LENGTH, TRANSFER_ENCODING, CONNECTION, b"upgrade", b"expect", b"host"))
+_RESPONSE_FRAMING = tuple(
+    (name, b"\n" + name + b":") for name in (CONTENT_LENGTH, TRANSFER_ENCODING, CONNECTION)
+)
 
 
 class Head:
-    """What both directions share: the version, the fields, and what they say about framing."""
+    """What both directions share: the version, and what the fields say about framing."""
 
-    __slots__ = ("chunked", "connection", "content_length", "headers", "http10", "keep_alive", "raw")
+    __slots__ = ("chunked", "connection", "content_length", "http10", "keep_alive", "raw")
 
-    def __init__(self, headers: list[Header], http10: bool, raw: bytes) -> None:
-        self.headers = headers
+    def __init__(self, http10: bool, raw: bytes) -> None:
         self.http10 = http10
         self.raw = raw  # the head exactly as received, through the blank line
         self.content_length = -1  # -1: none given
@@ -71,10 +73,11 @@ class Head:
 
 
 class RequestHead(Head):
-    __slots__ = ("expect_continue", "host", "method", "target", "upgrade")
+    __slots__ = ("expect_continue", "headers", "host", "method", "target", "upgrade")
 
     def __init__(self, method: bytes, target: bytes, headers: list[Header], http10: bool, raw: bytes) -> None:
-        super().__init__(headers, http10, raw)
+        super().__init__(http10, raw)
+        self.headers = headers
         self.method = method
         self.target = target
         self.host = b""
@@ -92,12 +95,21 @@ class RequestHead(Head):
 
 
 class ResponseHead(Head):
-    __slots__ = ("reason", "status")
+    """A response is forwarded as received: only its framing fields are split out when it is parsed
+    (about a third of an HTTP/1 proxy's parsing time went into splitting fields nobody read)."""
 
-    def __init__(self, status: int, reason: bytes, headers: list[Header], http10: bool, raw: bytes) -> None:
-        super().__init__(headers, http10, raw)
+    __slots__ = ("fields_start", "reason", "status")
+
+    def __init__(self, status: int, reason: bytes, http10: bool, raw: bytes, fields_start: int) -> None:
+        super().__init__(http10, raw)
         self.status = status
         self.reason = reason
+        self.fields_start = fields_start
+
+    @property
+    def headers(self) -> list[Header]:
+        """Every field, in order (split on demand)."""
+        return _FIELDS.findall(self.raw, self.fields_start, len(self.raw) - 2)
 
 
 def head_end(buffer: bytes | bytearray, start: int = 0, resume: int = 0, limit: int = MAX_HEAD_BYTES) -> int:
@@ -143,6 +155,7 @@ def parse_request(raw: bytes) -> RequestHead:
         raise VersionNotSupported(f"HTTP/{major.decode()}.{minor.decode()} is not HTTP/1.x")
     _check_target(method, target)
     head = RequestHead(method, target, _fields(raw, line_end + 2), minor == b"0", raw)
+    _apply_framing(head, head.headers, is_request=True)
     _apply_request_fields(head)
     return head
 
@@ -155,8 +168,8 @@ def parse_response(raw: bytes) -> ResponseHead:
     major, minor, status, reason = match.groups()
     if major != b"1":
         raise BadRequest(f"HTTP/{major.decode()}.{minor.decode()} response on an HTTP/1 connection")
-    head = ResponseHead(int(status), reason or b"", _fields(raw, line_end + 2), minor == b"0", raw)
-    _apply_framing(head, is_request=False)
+    head = ResponseHead(int(status), reason or b"", minor == b"0", raw, line_end + 2)
+    _apply_framing(head, _framing_fields(raw, line_end + 2), is_request=False)
     if head.chunked and _CODING_THEN_SPACE.search(raw):
         # The head goes downstream as received, and llhttp takes "chunked<HTAB>" as not chunked.
         raise BadRequest("whitespace after the final transfer coding of a response")
@@ -185,6 +198,27 @@ def _fields(raw: bytes, start: int) -> list[Header]:
     return headers
 
 
+def _framing_fields(raw: bytes, start: int) -> list[Header]:
+    """The whole section checked as `_fields` does, but only the fields framing needs split out."""
+    end = len(raw) - 2
+    if _FIELDS_OK.fullmatch(raw, start, end) is None:
+        raise BadRequest(_diagnose(raw[start:end]))
+    if raw.count(b"\r\n", start, end) > MAX_HEADERS:  # each field line ends in one
+        raise HeadersTooLarge(f"more than {MAX_HEADERS} header fields")
+    # Checked above, every line of the section follows a LF and ends in CRLF: a plain search for
+    # "\nname:" finds exactly the fields of that name (a third of the time of a regex scan).
+    lower = raw.lower()
+    fields: list[Header] = []
+    for name, needle in _RESPONSE_FRAMING:
+        pos = lower.find(needle, start - 1, end)
+        while pos >= 0:
+            value_start = pos + len(needle)
+            value_end = raw.index(b"\r\n", value_start)
+            fields.append((name, raw[value_start:value_end].strip(b" \t")))
+            pos = lower.find(needle, value_end, end)
+    return fields
+
+
 def _diagnose(block: bytes) -> str:
     """Name the first problem in a field section the grammar refused (the slow, rare path)."""
     for number, line in enumerate(block.split(b"\r\n"), start=1):
@@ -203,7 +237,6 @@ def _diagnose(block: bytes) -> str:
 
 
 def _apply_request_fields(head: RequestHead) -> None:
-    _apply_framing(head, is_request=True)
     hosts = 0
     for name, value in head.headers:
         key = name.lower()
@@ -236,11 +269,11 @@ def _check_tunnel_content(head: RequestHead) -> None:
         raise BadRequest("content on a CONNECT or Upgrade request")
 
 
-def _apply_framing(head: Head, is_request: bool) -> None:
+def _apply_framing(head: Head, fields: list[Header], is_request: bool) -> None:
     """Content-Length, Transfer-Encoding and Connection, per RFC 9112 sections 6 and 9."""
     lengths: list[bytes] = []
     codings: list[bytes] = []
-    for name, value in head.headers:
+    for name, value in fields:
         key = name.lower()
         if key not in _FRAMING:
             continue
@@ -257,7 +290,10 @@ def _apply_framing(head: Head, is_request: bool) -> None:
     elif lengths:
         head.content_length = _content_length(lengths)
         if len(lengths) > 1:
-            _single_content_length(head, is_request)
+            if not isinstance(head, RequestHead):
+                # A response head is forwarded as received: one that repeats its length is refused.
+                raise BadRequest("repeated Content-Length in a response (RFC 9110 section 8.6)")
+            _single_content_length(head)
     if b"close" in head.connection:
         head.keep_alive = False
     elif b"keep-alive" in head.connection:
@@ -292,14 +328,9 @@ def _content_length(values: list[bytes]) -> int:
     return int(first)
 
 
-def _single_content_length(head: Head, is_request: bool) -> None:
-    """RFC 9110 section 8.6: repeated identical lengths become one field before the message is forwarded.
-
-    A request is forwarded re-serialized from `headers`, so the repeats are dropped there. A response
-    head is forwarded as received, so one that repeats its length is refused instead.
-    """
-    if not is_request:
-        raise BadRequest("repeated Content-Length in a response (RFC 9110 section 8.6)")
+def _single_content_length(head: RequestHead) -> None:
+    """RFC 9110 section 8.6: repeated identical lengths become one field before the message is forwarded
+    (a request is forwarded re-serialized from `headers`, so the repeats are dropped there)."""
     value = b"%d" % head.content_length
     fields: list[Header] = []
     for name, field_value in head.headers:
