@@ -112,15 +112,23 @@ def _profile(stage: Stage, args: argparse.Namespace, out: Path) -> profiles.Prof
     return profiles.Profile(note, svg, samples, hotspots)
 
 
+def _logs(out: Path, args: argparse.Namespace, round_: int) -> Path:
+    """Each round its own logs: a stage reads its span counter's port from its log, and tool
+    output and /metrics are worth keeping per round."""
+    logs = out / "logs" if args.repeat == 1 else out / "logs" / f"round-{round_ + 1}"
+    logs.mkdir(parents=True, exist_ok=True)
+    return logs
+
+
 def run_config(
-    config: Config, args: argparse.Namespace, out: Path, first_round: bool = True
+    config: Config, args: argparse.Namespace, out: Path, round_: int = 0
 ) -> tuple[list[Measurement], str, profiles.Profile | None]:
     scenarios = [SCENARIOS[n] for n in args.scenario_names]
     profile: profiles.Profile | None = None
     try:
-        with open_stage(config, out / "logs") as stage:
+        with open_stage(config, _logs(out, args, round_)) as stage:
             rows = _config_rows(stage, scenarios, args)
-            if args.profile and config.name == SUBJECT and first_round:
+            if args.profile and config.name == SUBJECT and round_ == 0:
                 try:
                     profile = _profile(stage, args, out)
                 except (OSError, StageError, subprocess.SubprocessError) as error:  # keep the rows
@@ -167,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{name}:" if args.repeat == 1 else f"{name} (round {round_ + 1} of {args.repeat}):",
                 flush=True,
             )
-            config_rows, config_starts, config_profile = run_config(CONFIGS[name], args, out, round_ == 0)
+            config_rows, config_starts, config_profile = run_config(CONFIGS[name], args, out, round_)
             measured[-1] += config_rows
             starts.setdefault(name, config_starts)
             profile = config_profile or profile

@@ -4,10 +4,10 @@ On this shared 2-core machine one run's numbers move by up to a third from one r
 enough to flip a verdict. `python -m loadtests.compare --repeat N` runs every configuration under
 every scenario N times, the configurations interleaved within each round, and reports per row:
 the median rate, throughput, latency percentiles and CPU per request; the largest peak RSS (a peak
-is a peak); the errors of all rounds added up; the other notes (spans received, TIME-WAIT sockets)
-of the round whose rate was the median. A row that failed in some rounds is the median of the
-others, with the count of failed rounds in its notes; a row that never succeeded is its first
-failure. Pure: rows in, rows out.
+is a peak); the errors of all rounds added up; the request count, duration and other notes (spans
+received, TIME-WAIT sockets) of the round whose rate was the median. A row that failed in some
+rounds is the median of the others, with the count of failed rounds in its notes; a row that never
+succeeded is its first failure. Pure: rows in, rows out.
 """
 
 from __future__ import annotations
@@ -35,12 +35,11 @@ def _median_row(rows: list[Measurement]) -> Measurement:
         return rows[0]
     by_rate = sorted(measured, key=lambda row: row.rate)
     middle = by_rate[(len(by_rate) - 1) // 2]  # the lower middle: a round that really happened
-    requests = sum(row.requests for row in measured)
     combined = Measurement(
         middle.config,
         middle.scenario,
-        requests=requests,
-        seconds=sum(row.seconds for row in measured),
+        requests=middle.requests,
+        seconds=middle.seconds,
         rate=statistics.median(row.rate for row in measured),
         errors=sum(row.errors for row in measured),
         mib_per_s=_median([row.mib_per_s for row in measured]),
@@ -51,7 +50,7 @@ def _median_row(rows: list[Measurement]) -> Measurement:
     )
     cpu_us = _median([row.cpu_us_per_request for row in measured])
     if cpu_us is not None:
-        combined.proxy_cpu_s = cpu_us * requests / 1e6  # so that cpu_us_per_request is the median
+        combined.proxy_cpu_s = cpu_us * middle.requests / 1e6  # so that cpu_us_per_request is the median
     combined.extra[ROUNDS_NOTE] = float(len(measured))
     if len(measured) < len(rows):
         combined.extra[FAILED_NOTE] = float(len(rows) - len(measured))

@@ -61,3 +61,10 @@ def test_repeated_rounds_report_medians(tmp_path: Path) -> None:
         assert row["outcome"] == "ok" and row["extra"]["rounds"] == 2, row
     assert rows["tracecar-1"]["cpu_us_per_request"] > 0
     assert "median of rounds: 2" in (out / "report.md").read_text()
+    # Every round's stage exported its spans to its own collector (a stale port once broke round 2).
+    for round_ in (1, 2):
+        metrics = (out / "logs" / f"round-{round_}" / "tracecar-1-h1-1k-metrics.txt").read_text()
+        exported = next(
+            line for line in metrics.splitlines() if line.startswith("tracecar_spans_exported_total")
+        )
+        assert float(exported.split()[1]) > 0, (round_, exported)

@@ -35,7 +35,7 @@ def test_each_number_is_the_median_of_its_rounds() -> None:
     assert combined.latency_ms == {"p50": 2.0, "p99": 6.0}
     assert combined.proxy_peak_rss_mib == 39.5  # the largest: a peak is a peak
     assert combined.errors == 3
-    assert combined.requests == 360_000 and combined.seconds == 30.0
+    assert combined.requests == 120_000 and combined.seconds == 10.0  # the median round's
     # The notes of the round with the median rate, and how many rounds made the row.
     assert combined.extra == {"pod_time_wait_before": 6.0, "rounds": 3.0}
 
