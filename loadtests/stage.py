@@ -142,6 +142,7 @@ def _start_app(pod: Pod, workdir: Path, logs: Path, prefix: str) -> None:
 
 def _start_counter(collector: Pod, spans_file: Path, logs: Path, prefix: str) -> int:
     log = logs / f"{prefix}-span-counter.log"
+    log.write_text("")  # its ports are read back from it: never a line of an earlier run's counter
     argv = ["env", *(f"{k}={v}" for k, v in base_env().items())]
     spawn_logged(collector, [*argv, sys.executable, "-m", "loadtests.span_counter", str(spans_file)], log)
     line = wait_for(
