@@ -21,6 +21,7 @@ from proxy.exchange import Exchange
 from proxy.forwarder import Listener
 from proxy.h2.relay import Relay
 from proxy.pool import Pool
+from tests.e2e.test_w3c_through_sidecar import free_port as e2e_free_port
 from tests.h2.grpc_app import serve
 
 
@@ -94,6 +95,4 @@ def wait_until(check: Callable[[], object], what: str, timeout_s: float = 10.0) 
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return e2e_free_port()  # below the ephemeral range: see there
