@@ -140,7 +140,19 @@ def call(pods: dict[str, Any], path: str, trace_id: str) -> Any:
 
 
 def children_of_request(pods: dict[str, Any], trace_id: str, system: str, count: int) -> list[dict[str, Any]]:
-    trace = spans(pods, lambda s: s["trace_id"] == trace_id, count + 1)
+    spans_file: Path = pods["spans"]
+
+    def complete() -> list[dict[str, Any]]:
+        """The trace once its request span and `count` commands have arrived: they may come in
+        different export batches, the commands (which end first) before the request."""
+        if not spans_file.exists():
+            return []
+        trace = [s for s in json.loads(spans_file.read_text() or "[]") if s["trace_id"] == trace_id]
+        servers = [s for s in trace if s["kind"] == KIND_SERVER]
+        commands = [s for s in trace if s["attributes"].get("db.system.name") == system]
+        return trace if servers and len(commands) >= count else []
+
+    trace = list(wait_for(complete, 15, f"the request span and {count} {system} spans"))
     [request] = [s for s in trace if s["kind"] == KIND_SERVER]
     commands = [s for s in trace if s["attributes"].get("db.system.name") == system]
     assert commands and all(s["parent_span_id"] == request["span_id"] for s in commands)
