@@ -18,9 +18,10 @@ import contextlib
 import socket
 import ssl
 
-from proxy.http1.body import BodyReader, ChunkedReader, LengthReader, UntilCloseReader
+from proxy.http1 import framing
+from proxy.http1.body import UntilCloseReader
 from proxy.http1.errors import BadRequest
-from proxy.http1.head import Header, ResponseHead, head_end, parse_response
+from proxy.http1.head import Header, RequestHead, ResponseHead, head_end, parse_response
 
 READ_SIZE = 64 * 1024
 # A batch of 512 spans is about 250 KB. With the kernel's starting send buffer (16 KB, grown by
@@ -28,6 +29,8 @@ READ_SIZE = 64 * 1024
 # loop: about 50 hand-overs per batch, measured. A buffer that holds a whole batch makes it one write.
 SEND_BUFFER_BYTES = 1024 * 1024
 MAX_BODY_BYTES = 4 * 1024 * 1024  # an OTLP answer is a few bytes; anything this big is not one
+# What every answer answers, for the proxy's own framing rules (RFC 9112 sections 6.3 and 9.3).
+_POST = RequestHead(b"POST", b"/", [], False, b"")
 
 
 class Response:
@@ -126,7 +129,7 @@ def _read_response(sock: socket.socket) -> Response:
         buffer = buffer[end:]
         if head.status >= 200:
             break
-    reader = _body_reader(head)
+    reader = framing.response_body(_POST, head)
     body = [buffer[: reader.feed(buffer, 0)]]
     size = len(body[0])
     while not reader.done:
@@ -140,7 +143,7 @@ def _read_response(sock: socket.socket) -> Response:
         if size > MAX_BODY_BYTES:
             raise BadRequest(f"answer body over {MAX_BODY_BYTES} bytes")
     raw = b"".join(body)
-    will_close = not head.keep_alive or isinstance(reader, UntilCloseReader)
+    will_close = not framing.reusable(_POST, head, reader)
     return Response(head, dechunk(raw) if head.chunked else raw, will_close)
 
 
@@ -149,17 +152,6 @@ def _receive(sock: socket.socket) -> bytes:
     if not data:
         raise ConnectionError("the collector closed the connection before answering")
     return data
-
-
-def _body_reader(head: ResponseHead) -> BodyReader:
-    """RFC 9112 section 6.3 for the answer to a POST (1xx never gets here)."""
-    if head.status in (204, 304):
-        return BodyReader()
-    if head.chunked:
-        return ChunkedReader()
-    if head.content_length >= 0:
-        return LengthReader(head.content_length)
-    return UntilCloseReader()
 
 
 def dechunk(raw: bytes) -> bytes:
