@@ -188,23 +188,25 @@ def _check_target(method: bytes, target: bytes) -> None:
         raise BadRequest(f"invalid request target for {method[:20]!r}: {target[:200]!r}")
 
 
-def _fields(raw: bytes, start: int) -> list[Header]:
+def _checked_section(raw: bytes, start: int) -> int:
+    """The field section from `start` against the grammar and the field count; where it ends."""
     end = len(raw) - 2  # the final CRLF
-    if _FIELDS_OK.fullmatch(raw, start, end) is None:
-        raise BadRequest(_diagnose(raw[start:end]))
-    headers: list[Header] = _FIELDS.findall(raw, start, end)
-    if len(headers) > MAX_HEADERS:
-        raise HeadersTooLarge(f"more than {MAX_HEADERS} header fields")
-    return headers
-
-
-def _framing_fields(raw: bytes, start: int) -> list[Header]:
-    """The whole section checked as `_fields` does, but only the fields framing needs split out."""
-    end = len(raw) - 2
     if _FIELDS_OK.fullmatch(raw, start, end) is None:
         raise BadRequest(_diagnose(raw[start:end]))
     if raw.count(b"\r\n", start, end) > MAX_HEADERS:  # each field line ends in one
         raise HeadersTooLarge(f"more than {MAX_HEADERS} header fields")
+    return end
+
+
+def _fields(raw: bytes, start: int) -> list[Header]:
+    end = _checked_section(raw, start)
+    headers: list[Header] = _FIELDS.findall(raw, start, end)
+    return headers
+
+
+def _framing_fields(raw: bytes, start: int) -> list[Header]:
+    """The section checked as `_fields` does, but only the fields framing needs split out."""
+    end = _checked_section(raw, start)
     # Checked above, every line of the section follows a LF and ends in CRLF: a plain search for
     # "\nname:" finds exactly the fields of that name (a third of the time of a regex scan).
     lower = raw.lower()
