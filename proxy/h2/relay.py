@@ -23,7 +23,8 @@ from hyperframe.frame import GoAwayFrame
 from proxy.forwarder import stream
 from proxy.h2 import flood, grpc, validate
 from proxy.h2.exchange import StreamExchange, header_value, stream_exchange
-from proxy.h2.streams import IDLE_TIMEOUT_S, Pair, new_connection, pump, start
+from proxy.h2.frame_cursor import CONTROL, DATA_HEAD, PAYLOAD, FrameCursor
+from proxy.h2.streams import IDLE_TIMEOUT_S, Flow, Pair, keep, new_connection, pump, start, take_data
 from proxy.handoff import Handoff
 from proxy.tasks import spawn
 from proxy.throttled_log import ThrottledLog
@@ -39,10 +40,11 @@ MAX_GRPC_MESSAGE = 256  # characters of grpc-message kept for the span status
 class Side:
     """One HTTP/2 connection of a relay: its state machine, its transport, its streams by id."""
 
-    __slots__ = ("conn", "connected", "going_away", "pairs", "paused", "transport", "waiting")
+    __slots__ = ("conn", "connected", "cursor", "going_away", "pairs", "paused", "transport", "waiting")
 
     def __init__(self, conn: H2Connection) -> None:
         self.conn = conn
+        self.cursor = FrameCursor(server=not conn.config.client_side)
         self.transport: asyncio.Transport | None = None
         self.paused = False  # our write buffer is over its high-water mark: hand nothing more on
         self.pairs: dict[int, Pair] = {}
@@ -92,6 +94,22 @@ class Relay(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
+        cursor = self.down.cursor
+        cursor.feed(data)
+        while not self.closed:
+            kind = cursor.next()
+            if kind == CONTROL:
+                self._client_frames(cursor.chunk)
+            elif kind == DATA_HEAD:
+                pair = self.down.pairs.get(cursor.stream_id)
+                self._take_or_decline(self.down, cursor, None if pair is None else pair.request)
+            elif kind == PAYLOAD:
+                self._client_payload(cursor.stream_id, cursor.chunk)
+            else:
+                self._flush_soon()
+                return
+
+    def _client_frames(self, data: bytes | memoryview) -> None:
         try:
             events = self.down.conn.receive_data(data)
         except ProtocolError as error:
@@ -105,7 +123,23 @@ class Relay(asyncio.Protocol):
                 self._stream_failed(self.down.pairs.get(getattr(event, "stream_id", 0)), error)
             if self.closed:
                 return
-        self._flush_soon()
+
+    def _take_or_decline(self, side: Side, cursor: FrameCursor, flow: Flow | None) -> None:
+        """A DATA frame's head: its payload comes to us if its stream is one we relay, else to h2."""
+        if flow is not None and not flow.finished and take_data(side.conn, cursor.stream_id, cursor.length):
+            cursor.take()
+        else:
+            cursor.decline()
+
+    def _client_payload(self, stream_id: int, data: memoryview | bytes) -> None:
+        pair = self.down.pairs.get(stream_id)
+        if pair is None or pair.request.finished:  # ended while its frame was arriving: give the window back
+            self.down.conn.acknowledge_received_data(len(data), stream_id)
+            return
+        pair.exchange.request_bytes += len(data)
+        pair.request.queue.append((data, len(data)))
+        self._pump_request(pair)
+        keep(pair.request)
 
     def _client_event(self, event: ev.Event) -> None:  # noqa: PLR0912 (one branch per event type)
         if isinstance(event, ev.RequestReceived):
@@ -338,6 +372,34 @@ class Relay(asyncio.Protocol):
         return None
 
     def upstream_data(self, side: Side, data: bytes) -> None:
+        cursor = side.cursor
+        cursor.feed(data)
+        while True:
+            kind = cursor.next()
+            if kind == CONTROL:
+                if not self._server_frames(side, cursor.chunk):
+                    return
+            elif kind == DATA_HEAD:
+                pair = side.pairs.get(cursor.stream_id)
+                self._take_or_decline(side, cursor, None if pair is None else pair.response)
+            elif kind == PAYLOAD:
+                self._server_payload(side, cursor.stream_id, cursor.chunk)
+            else:
+                break
+        self._flush_soon()
+
+    def _server_payload(self, side: Side, stream_id: int, data: memoryview | bytes) -> None:
+        pair = side.pairs.get(stream_id)
+        if pair is None or pair.response.finished:
+            side.conn.acknowledge_received_data(len(data), stream_id)
+            return
+        pair.exchange.response_bytes += len(data)
+        pair.response.queue.append((data, len(data)))
+        self._pump_response(pair, side)
+        keep(pair.response)
+
+    def _server_frames(self, side: Side, data: bytes | memoryview) -> bool:
+        """h2's share of an upstream read; False when the upstream connection broke on it."""
         try:
             events = side.conn.receive_data(data)
         except ProtocolError as error:
@@ -347,13 +409,13 @@ class Relay(asyncio.Protocol):
                 side.flush()
                 side.transport.close()
             self._flush()
-            return
+            return False
         for event in events:
             try:
                 self._server_event(side, event)
             except H2Error as error:
                 self._stream_failed(side.pairs.get(getattr(event, "stream_id", 0)), error)
-        self._flush_soon()
+        return True
 
     def _stream_failed(self, pair: Pair | None, error: H2Error) -> None:
         log.warning("%s HTTP/2 stream failed in the proxy: %r", self.listener.direction, error)

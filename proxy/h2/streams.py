@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections import deque
 
 from h2.config import H2Configuration
-from h2.connection import H2Connection
+from h2.connection import ConnectionState, H2Connection
 from h2.settings import SettingCodes, Settings
+from h2.stream import StreamState
 
 from propagation.headers import Header
 from proxy.h2 import frame_repr  # noqa: F401 - imported for its effect on h2, see the module
@@ -28,7 +29,11 @@ MAX_FRAME = 1 << 16  # the largest frame we accept: fewer frames to parse for la
 MAX_STREAMS = 1024  # concurrent streams a client may open on one connection
 MAX_HEADER_LIST = 64 * 1024  # decoded header section, as for HTTP/1 (proxy.http1.head)
 DEFAULT_WINDOW = 65_535  # RFC 9113 section 6.9.2
+DATA_TYPE = 0
 IDLE_TIMEOUT_S = 300.0  # a client connection with no stream open is closed (GOAWAY) after this
+# Stream states in which a DATA frame changes nothing but windows (RFC 9113 section 5.1).
+_RECEIVING = (StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL)
+_SENDING = (StreamState.OPEN, StreamState.HALF_CLOSED_REMOTE)
 # What one connection may hold at once: each direction's unacknowledged window, plus what one read
 # can add to a transport's write buffer before it reports being over its high-water mark.
 MAX_HELD = 2 * CONNECTION_WINDOW + 2 * (256 << 10)
@@ -80,7 +85,7 @@ class Flow:
 
     def __init__(self, ended: bool = False) -> None:
         # (bytes, flow-controlled length to acknowledge to the sender once they are handed on)
-        self.queue: deque[tuple[bytes, int]] = deque()
+        self.queue: deque[tuple[bytes | memoryview, int]] = deque()
         self.ended = ended  # the sender ended it: END_STREAM follows the queue
         self.trailers: list[Header] | None = None
         self.finished = False  # END_STREAM (or a reset) went to the receiver
@@ -113,7 +118,7 @@ def pump(flow: Flow, source: H2Connection, source_id: int, target: H2Connection,
             return
         data, acked = queue[0]
         if len(data) > room:
-            target.send_data(target_id, data[:room])
+            send_data(target, target_id, data[:room], end_stream=False)
             queue[0] = (data[room:], acked - room)
             source.acknowledge_received_data(room, source_id)
             continue
@@ -121,7 +126,7 @@ def pump(flow: Flow, source: H2Connection, source_id: int, target: H2Connection,
         # The last data of a direction ending without trailers carries END_STREAM itself: one frame
         # fewer for both sides than an empty DATA frame after it.
         last = not queue and flow.ended and flow.trailers is None
-        target.send_data(target_id, data, end_stream=last)
+        send_data(target, target_id, data, end_stream=last)
         if acked:
             source.acknowledge_received_data(acked, source_id)
         if last:
@@ -133,3 +138,58 @@ def pump(flow: Flow, source: H2Connection, source_id: int, target: H2Connection,
             target.send_headers(target_id, flow.trailers, end_stream=True)
         else:
             target.end_stream(target_id)
+
+
+def keep(flow: Flow) -> None:
+    """Copy a payload the pump left queued out of the read it is a slice of (`proxy.h2.frame_cursor`):
+    a small slice must not keep a whole read alive while its stream waits for window."""
+    queue = flow.queue
+    if queue:
+        data, acked = queue[-1]
+        if isinstance(data, memoryview):
+            queue[-1] = (data.tobytes(), acked)
+
+
+def take_data(conn: H2Connection, stream_id: int, length: int) -> bool:
+    """Count a DATA frame the relay forwards itself against `conn`'s receive windows, as h2 would on
+    receiving it; False (nothing counted) where h2 must see the frame: anything but a stream open
+    for receiving, within its windows, outside a header block and without a content-length to check.
+    """
+    if conn.state_machine.state == ConnectionState.CLOSED or conn.incoming_buffer._headers_buffer:
+        return False
+    stream = conn.streams.get(stream_id)
+    if stream is None or stream.state_machine.state not in _RECEIVING:
+        return False
+    connection_window = conn._inbound_flow_control_window_manager
+    stream_window = stream._inbound_window_manager
+    if (
+        stream._expected_content_length is not None
+        or length > conn.max_inbound_frame_size
+        or length > connection_window.current_window_size
+        or length > stream_window.current_window_size
+    ):
+        return False
+    connection_window.window_consumed(length)
+    stream_window.window_consumed(length)
+    return True
+
+
+def send_data(conn: H2Connection, stream_id: int, data: bytes | memoryview, end_stream: bool) -> None:
+    """h2's `send_data` for a frame that changes no stream state, without its frame object and its
+    copies: the frame goes straight into the connection's output. The caller keeps within the
+    windows and the frame size, as it must for h2's."""
+    stream = conn.streams.get(stream_id)
+    if (
+        end_stream
+        or stream is None
+        or conn.state_machine.state == ConnectionState.CLOSED
+        or stream.state_machine.state not in _SENDING
+    ):
+        conn.send_data(stream_id, data, end_stream=end_stream)
+        return
+    size = len(data)
+    output = conn._data_to_send
+    output += size.to_bytes(3, "big") + bytes((DATA_TYPE, 0)) + stream_id.to_bytes(4, "big")
+    output += data
+    conn.outbound_flow_control_window -= size
+    stream.outbound_flow_control_window -= size
