@@ -21,7 +21,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from loadtests import charts, profiles, rounds
+from loadtests import charts, native_profile, profiles, rounds
 from loadtests.goals import SUBJECT, evaluate
 from loadtests.measurement import FAILED, OK, Measurement
 from loadtests.proxies import BY_NAME as CONFIGS
@@ -35,6 +35,8 @@ from tests.netns import remove_stale_namespaces
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PROFILE_SCENARIO = "h1-1k"
+# perf, for the compiled data path and the kernel: at saturation, and at the rate the CPU goal is read at
+NATIVE_PROFILE_SCENARIOS = ("h1-1k", "rate-1000")
 NOISE = "noisy: this 2-core machine is shared with other work while it runs; read ratios, not absolutes"
 
 
@@ -59,7 +61,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated (default: all)")
     parser.add_argument("--repeat", type=int, default=1, help="rounds; each number the median of them (1)")
     parser.add_argument(
-        "--profile", action="store_true", help=f"py-spy profile of {SUBJECT} under {PROFILE_SCENARIO}"
+        "--profile",
+        action="store_true",
+        help=f"py-spy profile of {SUBJECT} under {PROFILE_SCENARIO}, perf profiles under "
+        + ", ".join(NATIVE_PROFILE_SCENARIOS),
     )
     parser.add_argument("--out", type=Path, help="results folder (default: loadtests/results/<UTC time>)")
     args = parser.parse_args(argv)
@@ -88,12 +93,19 @@ def _config_rows(stage: Stage, scenarios: list[Scenario], args: argparse.Namespa
     return rows
 
 
-def _profile(stage: Stage, args: argparse.Namespace, out: Path) -> profiles.Profile:
-    """Profile the busiest proxy process under the profile scenario's load (a separate, extra run)."""
+def _profiles(stage: Stage, args: argparse.Namespace, out: Path) -> list[profiles.Profile]:
+    """Profile the busiest proxy process, each profile under a separate, extra run of its load."""
     stage.ensure_proxy()
     pid = stage.processes.busiest()
     if pid is None:
-        return profiles.Profile("no proxy process to profile")
+        return [profiles.Profile("no proxy process to profile")]
+    taken = [_py_spy(stage, pid, args, out)]
+    if not native_profile.available():
+        return [*taken, profiles.Profile("perf is not installed: no native profiles", "Native profiles")]
+    return taken + [_native(stage, pid, args, out, scenario) for scenario in NATIVE_PROFILE_SCENARIOS]
+
+
+def _py_spy(stage: Stage, pid: int, args: argparse.Namespace, out: Path) -> profiles.Profile:
     name = f"profile-{SUBJECT}"
     samplers = profiles.start(pid, args.duration, out, name)
     stage.client.run(*SCENARIOS[PROFILE_SCENARIO].command(stage.address, args.duration), check=False)
@@ -104,12 +116,29 @@ def _profile(stage: Stage, args: argparse.Namespace, out: Path) -> profiles.Prof
     note = (
         f"py-spy ({profiles.RATE_HZ} Hz, non-blocking, on-CPU stacks) of {SUBJECT}'s busiest process "
         f"during an extra {args.duration:.0f} s run of `{PROFILE_SCENARIO}`. Functions compiled with mypyc "
-        "have no Python frames: their time shows in the Python function that called them. The self time of "
-        "`Runner.run` is uvloop's C event loop (epoll and the socket reads it does); that of a function "
-        "calling `transport.write` includes the `send` system call uvloop makes at once."
+        "have no Python frames: their time shows in the Python function that called them (mostly "
+        "`Runner.run`, which runs uvloop's C event loop); the native profiles below open them up."
     )
     svg = f"{name}.svg" if (out / f"{name}.svg").exists() else None
-    return profiles.Profile(note, svg, samples, hotspots)
+    return profiles.Profile(note, "Profile: py-spy", svg, samples, hotspots)
+
+
+def _native(stage: Stage, pid: int, args: argparse.Namespace, out: Path, scenario: str) -> profiles.Profile:
+    name = f"perf-{SUBJECT}-{scenario}"
+    recorder = native_profile.start(pid, args.duration, out, name)
+    stage.client.run(*SCENARIOS[scenario].command(stage.address, args.duration), check=False)
+    recorder.wait(timeout=args.duration + 60)
+    samples, hotspots = profiles.top_functions(native_profile.collapse(out, name), 25, by_total=True)
+    note = (
+        f"perf ({native_profile.RATE_HZ} Hz, DWARF call graphs, every thread) of {SUBJECT}'s busiest "
+        f"process during an extra {args.duration:.0f} s run of `{scenario}`, ranked by the share of samples "
+        "a frame is anywhere on the stack. Compiled functions by module and name; `syscall X` is a system "
+        "call with everything the kernel does inside it; `softirq` is the receiving socket's network path, "
+        "which the kernel runs inside the sender's `write` on loopback and veth; `(CPython runtime)` is "
+        "object, call and dict work in libpython, for compiled and interpreted code alike. Stacks: "
+        f"[{name}.collapsed.txt]({name}.collapsed.txt)."
+    )
+    return profiles.Profile(note, f"Native profile: `{scenario}`", None, samples, hotspots)
 
 
 def _logs(out: Path, args: argparse.Namespace, round_: int) -> Path:
@@ -122,21 +151,21 @@ def _logs(out: Path, args: argparse.Namespace, round_: int) -> Path:
 
 def run_config(
     config: Config, args: argparse.Namespace, out: Path, round_: int = 0
-) -> tuple[list[Measurement], str, profiles.Profile | None]:
+) -> tuple[list[Measurement], str, list[profiles.Profile]]:
     scenarios = [SCENARIOS[n] for n in args.scenario_names]
-    profile: profiles.Profile | None = None
+    taken: list[profiles.Profile] = []
     try:
         with open_stage(config, _logs(out, args, round_)) as stage:
             rows = _config_rows(stage, scenarios, args)
             if args.profile and config.name == SUBJECT and round_ == 0:
                 try:
-                    profile = _profile(stage, args, out)
+                    taken = _profiles(stage, args, out)
                 except (OSError, StageError, subprocess.SubprocessError) as error:  # keep the rows
-                    profile = profiles.Profile(f"the profile failed: {type(error).__name__}: {error}")
-            return rows, stage.describe_starts(), profile
+                    taken = [profiles.Profile(f"the profile failed: {type(error).__name__}: {error}")]
+            return rows, stage.describe_starts(), taken
     except (StageError, AssertionError, RuntimeError, OSError) as error:
         reason = f"the stage did not come up: {type(error).__name__}: {error}"[:1500]
-        return [Measurement(config.name, s.name, FAILED, reason) for s in scenarios], "failed", profile
+        return [Measurement(config.name, s.name, FAILED, reason) for s in scenarios], "failed", taken
 
 
 def _facts(args: argparse.Namespace, started: datetime.datetime) -> dict[str, str]:
@@ -167,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     facts = _facts(args, started)
     measured: list[list[Measurement]] = []
     starts: dict[str, str] = {}
-    profile: profiles.Profile | None = None
+    taken: list[profiles.Profile] = []
     for round_ in range(args.repeat):
         measured.append([])
         for name in args.config_names:
@@ -175,10 +204,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"{name}:" if args.repeat == 1 else f"{name} (round {round_ + 1} of {args.repeat}):",
                 flush=True,
             )
-            config_rows, config_starts, config_profile = run_config(CONFIGS[name], args, out, round_)
+            config_rows, config_starts, config_profiles = run_config(CONFIGS[name], args, out, round_)
             measured[-1] += config_rows
             starts.setdefault(name, config_starts)
-            profile = config_profile or profile
+            taken += config_profiles
     rows = measured[0] if args.repeat == 1 else rounds.combine(measured)
     configs = [(name, CONFIGS[name].title, starts[name]) for name in args.config_names]
     verdicts = evaluate(rows)
@@ -188,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         facts["charts"] = f"not drawn: {type(error).__name__}: {error}"
         chart_names = []
     scenarios = [(n, SCENARIOS[n].title) for n in args.scenario_names]
-    report = ReportInput(facts, configs, scenarios, rows, verdicts, chart_names, profile)
+    report = ReportInput(facts, configs, scenarios, rows, verdicts, chart_names, taken)
     (out / "report.md").write_text(render(report))
     results = {
         "facts": facts,

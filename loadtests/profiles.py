@@ -28,13 +28,15 @@ class Profile:
     """What the report shows of a profile: how it was taken, the flamegraph's file, the hot functions."""
 
     note: str
+    title: str = "Profile"
     svg: str | None = None
     samples: int = 0
     hotspots: list[Hotspot] = field(default_factory=list)
 
 
-def top_functions(collapsed: str, limit: int = 20) -> tuple[int, list[Hotspot]]:
-    """(samples, the `limit` functions with most self samples) from py-spy's raw format."""
+def top_functions(collapsed: str, limit: int = 20, by_total: bool = False) -> tuple[int, list[Hotspot]]:
+    """(samples, the `limit` functions with most self samples, or most samples anywhere on the
+    stack with `by_total`) from collapsed stacks (py-spy's raw format)."""
     own: Counter[str] = Counter()
     anywhere: Counter[str] = Counter()
     samples = 0
@@ -52,7 +54,8 @@ def top_functions(collapsed: str, limit: int = 20) -> tuple[int, list[Hotspot]]:
             anywhere[frame] += count
     if samples == 0:
         return 0, []
-    top = [Hotspot(f, n / samples, anywhere[f] / samples) for f, n in own.most_common(limit)]
+    ranked = anywhere if by_total else own
+    top = [Hotspot(f, own[f] / samples, anywhere[f] / samples) for f, _ in ranked.most_common(limit)]
     return samples, top
 
 

@@ -53,7 +53,7 @@ class ReportInput:
     rows: list[Measurement]
     verdicts: list[Verdict]
     charts: list[str] = field(default_factory=list)  # file names beside report.md
-    profile: Profile | None = None
+    profiles: list[Profile] = field(default_factory=list)
 
 
 def _num(value: float | None, digits: int = 0, suffix: str = "") -> str:
@@ -101,10 +101,8 @@ def _scenario(name: str, title: str, rows: list[Measurement]) -> list[str]:
     return [*lines, ""]
 
 
-def _profile(profile: Profile | None) -> list[str]:
-    if profile is None:
-        return []
-    lines = ["## Profile", "", profile.note, ""]
+def _profile(profile: Profile) -> list[str]:
+    lines = [f"## {profile.title}", "", profile.note, ""]
     if profile.svg is not None:
         lines += [f"Flamegraph: [{profile.svg}]({profile.svg}) ({profile.samples:,} samples).", ""]
     if profile.hotspots:
@@ -129,7 +127,8 @@ def render(data: ReportInput) -> str:
     lines += ["", "## Results", ""]
     for name, title in data.scenarios:
         lines += _scenario(name, title, data.rows)
-    lines += _profile(data.profile)
+    for profile in data.profiles:
+        lines += _profile(profile)
     if data.charts:
         lines += ["## Charts", ""] + [f"![{c}]({c})" for c in data.charts] + [""]
     return "\n".join(lines) + "\n" + METHOD

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from loadtests import compare
+from loadtests.compare import NATIVE_PROFILE_SCENARIOS
 from loadtests.goals import GOALS
 from loadtests.scenarios import SCENARIOS
 
@@ -50,17 +51,22 @@ def test_the_comparison_runs_and_reports_every_row(tmp_path: Path) -> None:
     assert spans["outcome"] == "ok" and spans["extra"]["spans_received"] > 0, spans
 
 
-def test_repeated_rounds_report_medians(tmp_path: Path) -> None:
+def test_repeated_rounds_report_medians_and_profiles(tmp_path: Path) -> None:
     out = tmp_path / "rounds"
     argv = ["--duration", "1", "--warmup", "0", "--scenarios", "h1-1k", "--configs", "direct,tracecar-1"]
-    assert compare.main([*argv, "--repeat", "2", "--out", str(out)]) == 0
+    assert compare.main([*argv, "--repeat", "2", "--profile", "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
     rows = {r["config"]: r for r in results["rows"]}
     assert set(rows) == {"direct", "tracecar-1"}
     for row in rows.values():
         assert row["outcome"] == "ok" and row["extra"]["rounds"] == 2, row
     assert rows["tracecar-1"]["cpu_us_per_request"] > 0
-    assert "median of rounds: 2" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "median of rounds: 2" in report
+    # perf opens up the compiled data path: its functions are named in the native profiles
+    for scenario in NATIVE_PROFILE_SCENARIOS:
+        section = report.split(f"## Native profile: `{scenario}`")[1].split("\n## ")[0]
+        assert "| `forwarder.Downstream.data_received` |" in section, section
     # Every round's stage exported its spans to its own collector (a stale port once broke round 2).
     for round_ in (1, 2):
         metrics = (out / "logs" / f"round-{round_}" / "tracecar-1-h1-1k-metrics.txt").read_text()

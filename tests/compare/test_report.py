@@ -31,8 +31,15 @@ def rows() -> list[Measurement]:
 
 
 def report_input(measured: list[Measurement]) -> ReportInput:
-    profile = Profile(
-        "py-spy of the worker", "profile.svg", 1234, [Hotspot("send (asyncio/x.py)", 0.25, 0.5)]
+    spy = Profile(
+        "py-spy of the worker",
+        "Profile: py-spy",
+        "profile.svg",
+        1234,
+        [Hotspot("send (asyncio/x.py)", 0.25, 0.5)],
+    )
+    perf = Profile(
+        "perf of the worker", "Native profile: `rate-1000`", None, 99, [Hotspot("syscall write", 0, 0.2)]
     )
     return ReportInput(
         facts={"run": "2026-12-06 03:00 UTC", "numbers": "noisy"},
@@ -41,7 +48,7 @@ def report_input(measured: list[Measurement]) -> ReportInput:
         rows=measured,
         verdicts=evaluate(measured),
         charts=["throughput.png"],
-        profile=profile,
+        profiles=[spy, perf],
     )
 
 
@@ -58,6 +65,8 @@ def test_every_row_and_goal_is_in_the_report() -> None:
     assert "| peak RSS per worker at 1,000 req/s | <= 40 MiB | tracecar-1: 31.5 MiB | PASS |" in text
     assert "| gRPC unary rate at equal concurrency | >= 50 % of direct | not measured" in text
     assert "[profile.svg](profile.svg) (1,234 samples)" in text
+    assert text.index("## Profile: py-spy") < text.index("## Native profile: `rate-1000`")
+    assert "| `syscall write` | 0.0% | 20.0% |" in text
     assert "| `send (asyncio/x.py)` | 25.0% | 50.0% |" in text
     assert "![throughput.png](throughput.png)" in text
     assert "- numbers: noisy" in text
