@@ -109,8 +109,12 @@ class Pair:
 def pump(flow: Flow, source: H2Connection, source_id: int, target: H2Connection, target_id: int) -> None:
     """Hand `flow`'s queued data on as far as the target's windows allow, then its end.
 
-    Each byte handed on is acknowledged to the source, which may then send more.
+    Each byte handed on is acknowledged to the source, which may then send more. A target stream
+    already closed is left alone: h2 applies all the frames of a read before the relay sees their
+    events, so a window update handled here may be followed by the reset that closed the stream.
     """
+    if not _sendable(target, target_id):
+        return
     queue = flow.queue
     while queue:
         room = min(target.local_flow_control_window(target_id), target.max_outbound_frame_size)
@@ -138,6 +142,11 @@ def pump(flow: Flow, source: H2Connection, source_id: int, target: H2Connection,
             target.send_headers(target_id, flow.trailers, end_stream=True)
         else:
             target.end_stream(target_id)
+
+
+def _sendable(conn: H2Connection, stream_id: int) -> bool:
+    stream = conn.streams.get(stream_id)
+    return stream is not None and stream.state_machine.state in _SENDING
 
 
 def keep(flow: Flow) -> None:

@@ -132,3 +132,25 @@ def test_the_last_data_carries_end_stream_itself() -> None:
     events = server.receive_data(proxy_up.data_to_send())
     data = [e for e in events if isinstance(e, ev.DataReceived)]
     assert [(e.data, e.stream_ended is not None) for e in data] == [(b"\0\0\0\0\2hi", True)]
+
+
+def test_a_window_update_read_with_the_reset_that_follows_it_sends_nothing() -> None:
+    """h2 applies a whole read before the relay handles its events: the window update's pump finds
+    the stream already closed by the reset after it, and must leave it alone, not fail."""
+    proxy_down, proxy_up = new_connection(client_side=False), new_connection(client_side=True)
+    client = H2Connection(H2Configuration(client_side=True, header_encoding=None))
+    start(proxy_down)
+    client.initiate_connection()
+    client.send_headers(1, GRPC_REQUEST)
+    client.receive_data(proxy_down.data_to_send())
+    proxy_down.receive_data(client.data_to_send())
+    proxy_down.send_headers(1, [(b":status", b"200")])
+    client.receive_data(proxy_down.data_to_send())
+    client.increment_flow_control_window(1000, stream_id=1)
+    client.reset_stream(1, 8)  # CANCEL, in the same write as the window update
+    events = proxy_down.receive_data(client.data_to_send())
+    assert [type(e) for e in events] == [ev.WindowUpdated, ev.StreamReset]
+    flow = Flow()
+    flow.queue.append((b"late", 0))
+    pump(flow, proxy_up, 1, proxy_down, 1)
+    assert not proxy_down.data_to_send()
