@@ -147,12 +147,13 @@ class Accepted(asyncio.Protocol):
             self._lend_or_close(early)
         elif self.decided:
             self._hand_over(self.decided)
-        elif not self.decided and (early.error or early.spoke):
+        elif not self.decided and (early.error or early.server_first):
             self._decide(OPAQUE)
 
     def _server_moved(self) -> None:
         """The early upstream heard from the server (data, close or error) before the client spoke."""
-        if not self.decided and not self.connecting:
+        early = self.early
+        if not self.decided and not self.connecting and (early is None or early.server_first):
             self._decide(OPAQUE)
 
     # -- handing over ---------------------------------------------------------------------------------

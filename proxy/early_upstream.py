@@ -3,7 +3,9 @@
 MySQL, SMTP, FTP and many brokers wait for the server's greeting before saying anything, so a proxy
 that waits for the client's first bytes hangs them. When a client has said nothing for
 `SERVER_FIRST_WAIT_S`, the acceptor opens the upstream connection itself. Whatever the server
-does first (speak, close, fail) settles the question: the connection is opaque TCP. If the client
+does first (speak, close, fail) settles the question: the connection is opaque TCP. Except an HTTP/2
+server's opening SETTINGS, which it sends to every client at once and then waits: a gRPC client slow
+to send its preface is still a gRPC client. If the client
 speaks first after all, the connection goes to whichever protocol it speaks (HTTP gets it as a
 pooled connection).
 """
@@ -18,6 +20,7 @@ import struct
 from collections.abc import Callable
 
 from proxy.forwarder import stream
+from proxy.sniff import h2_server_opening
 
 SERVER_FIRST_WAIT_S = 0.01  # a client that sends nothing this long may be waiting for the server
 MAX_EARLY_BYTES = 256 * 1024  # server bytes held for a client not yet handed over; then reading pauses
@@ -57,6 +60,13 @@ class EarlyUpstream(asyncio.Protocol):
     @property
     def spoke(self) -> bool:
         return bool(self.received) or self.eof or self.closed
+
+    @property
+    def server_first(self) -> bool:
+        """The server did what a server that waits for its client would not (see the module)."""
+        return (
+            self.eof or self.closed or (bool(self.received) and not h2_server_opening(bytes(self.received)))
+        )
 
 
 def connect_error(error: BaseException) -> str:

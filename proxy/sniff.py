@@ -68,3 +68,43 @@ def _versioned_line(first: bytes, method_end: int) -> str:
     if b" " + _VERSION in line or (first[:method_end] in _HTTP_METHODS and line.startswith(b" /")):
         return HTTP1
     return UNDECIDED if line_end < 0 and len(first) < MAX_REQUEST_LINE else OPAQUE
+
+
+# RFC 9113 section 3.4: an HTTP/2 server opens with SETTINGS as soon as the connection is up, and
+# servers such as grpcio add a connection WINDOW_UPDATE (and may PING); then they wait for requests.
+_SETTINGS, _PING, _WINDOW_UPDATE = 0x4, 0x6, 0x8
+_OPENING_FRAMES = frozenset((_SETTINGS, _PING, _WINDOW_UPDATE))
+MAX_OPENING_SETTINGS = 64  # settings in the opening SETTINGS frame; there are seven kinds
+
+
+def h2_server_opening(server_first: bytes) -> bool:
+    """Whether a server's first bytes, sent before the client said anything, are only an HTTP/2
+    server's opening (or its start): such a server waits for the client, it is not server-first."""
+    pos = 0
+    while pos < len(server_first):
+        head = server_first[pos : pos + 9]
+        if not _opening_frame_head(head, first=pos == 0):
+            return False
+        if len(head) < 9:
+            return True  # the rest is still on its way
+        pos += 9 + int.from_bytes(head[:3], "big")
+    return True
+
+
+def _opening_frame_head(head: bytes, first: bool) -> bool:
+    """A frame head, or as much of it as arrived, that an HTTP/2 server's opening may hold: on
+    stream 0, the first a SETTINGS frame (not an ACK) whose length is a whole number of settings."""
+    known = len(head)
+    if known >= 3:
+        length = int.from_bytes(head[:3], "big")
+        limit = MAX_OPENING_SETTINGS * 6 if first else 8  # WINDOW_UPDATE: 4 bytes, PING: 8
+        if length > limit or (first and length % 6):
+            return False
+    elif head[:known] != b"\x00" * known:  # a length under 64 KiB starts with a zero byte
+        return False
+    if known >= 4 and (head[3] != _SETTINGS if first else head[3] not in _OPENING_FRAMES):
+        return False
+    if known >= 5 and first and head[4] & 0x1:  # ACK: answers our SETTINGS, which we never sent
+        return False
+    stream_id = head[5:9]
+    return stream_id == b"\x00" * len(stream_id)

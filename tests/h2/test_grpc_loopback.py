@@ -8,18 +8,24 @@ and what the stream's exchange (its span and metrics source) recorded.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Iterator
 
 import grpc
 import grpc.aio
+import h2.events as ev
 import pytest
+from h2.config import H2Configuration
+from h2.connection import H2Connection
 
+from proxy.early_upstream import SERVER_FIRST_WAIT_S
 from proxy.h2.exchange import StreamExchange
 from proxy.h2.streams import IDLE_TIMEOUT_S
 from proxy.http_span import describe
 from proxy.routes import Routes
 from proxy.spans.record import STATUS_ERROR, STATUS_UNSET
+from tests.h2.frames import grpc_head
 from tests.h2.grpc_app import OPTIONS, methods, serve
 from tests.h2.harness import RunningProxy, free_port, running_proxy, wait_until
 
@@ -210,3 +216,23 @@ def test_an_idle_connection_is_closed_and_the_client_reconnects(
     proxy.call(sweep)
     wait_until(lambda: not set(idle) & set(proxy.relays()), "the idle connection to close")
     assert echo.unary(b"two", timeout=5) == b"two"
+
+
+def test_a_client_silent_past_the_server_first_wait_is_still_traced(proxy: RunningProxy) -> None:
+    """The proxy opens the upstream connection early for a silent client (server-first protocols);
+    a gRPC server sends its SETTINGS at once, and that must not make the connection opaque TCP."""
+    client = H2Connection(H2Configuration(client_side=True, header_encoding=None))
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+        time.sleep(SERVER_FIRST_WAIT_S * 10)  # the server's SETTINGS reach the proxy meanwhile
+        client.initiate_connection()
+        client.send_headers(1, grpc_head(b"/demo.Echo/Unary"))
+        client.send_data(1, b"\0\0\0\0\2hi", end_stream=True)
+        sock.sendall(client.data_to_send())
+        reply = b""
+        while not reply.endswith(b"hi") and (data := sock.recv(65536)):
+            events = client.receive_data(data)
+            reply += b"".join(e.data or b"" for e in events if isinstance(e, ev.DataReceived))
+            sock.sendall(client.data_to_send())
+    exchange = last_stream(proxy)
+    assert (exchange.grpc, exchange.grpc_status) == (True, 0)
+    assert describe(exchange, Routes()).name == "demo.Echo/Unary"

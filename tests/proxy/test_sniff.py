@@ -6,12 +6,23 @@ import asyncio
 import socket
 
 import pytest
+from hyperframe.frame import DataFrame, PingFrame, SettingsFrame, WindowUpdateFrame
 from hypothesis import given
 from hypothesis import strategies as st
 
 from proxy.forwarder import Listener
 from proxy.handoff import Handoff
-from proxy.sniff import H2, H2_PREFACE, HTTP1, OPAQUE, TLS, UNDECIDED, _request_line, classify
+from proxy.sniff import (
+    H2,
+    H2_PREFACE,
+    HTTP1,
+    OPAQUE,
+    TLS,
+    UNDECIDED,
+    _request_line,
+    classify,
+    h2_server_opening,
+)
 from tests.proxy.sidecar import ThreadSidecar
 from tests.proxy.upstream import HttpServer
 
@@ -103,3 +114,27 @@ def test_the_fast_path_agrees_with_the_byte_by_byte_rules(head: bytes, tail: byt
             and first[0] != 0x16
         ):
             assert classify(first) == _request_line(first)
+
+
+_SETTINGS = SettingsFrame(0, settings={3: 100, 4: 1 << 20}).serialize()
+_WINDOW = WindowUpdateFrame(0, 1 << 20).serialize()
+
+
+@pytest.mark.parametrize(
+    ("server_first", "opening"),
+    [
+        (_SETTINGS, True),
+        (_SETTINGS + _WINDOW + PingFrame(0, b"12345678").serialize(), True),  # grpcio's opening, and a PING
+        (_SETTINGS[:5], True),  # the rest still on its way
+        (_SETTINGS + _WINDOW[:3], True),
+        (b"220 mail.example.com ESMTP\r\n", False),  # SMTP's greeting: server-first
+        (b"+OK POP3 ready\r\n", False),
+        (b"J\x00\x00\x00\n8.0.36\x00", False),  # MySQL's handshake
+        (SettingsFrame(0, flags=["ACK"]).serialize(), False),  # answers SETTINGS nobody sent
+        (_SETTINGS + DataFrame(1, b"x").serialize(), False),  # a stream before any request
+        (b"\x00\x00\x0c\x04\x00\x00\x00\x00\x01", False),  # SETTINGS on a stream
+        (b"\x00\x00\x05\x04\x00\x00\x00\x00\x00", False),  # not a whole number of settings
+    ],
+)
+def test_an_http2_servers_opening_is_not_a_server_first_greeting(server_first: bytes, opening: bool) -> None:
+    assert h2_server_opening(server_first) is opening
