@@ -104,7 +104,10 @@ class Relay(asyncio.Protocol):
                 pair = self.down.pairs.get(cursor.stream_id)
                 self._take_or_decline(self.down, cursor, None if pair is None else pair.request)
             elif kind == PAYLOAD:
-                self._client_payload(cursor.stream_id, cursor.chunk)
+                try:
+                    self._client_payload(cursor.stream_id, cursor.chunk)
+                except H2Error as error:  # as for an event: that stream fails, not the connection
+                    self._stream_failed(self.down.pairs.get(cursor.stream_id), error)
             else:
                 self._flush_soon()
                 return
@@ -383,7 +386,10 @@ class Relay(asyncio.Protocol):
                 pair = side.pairs.get(cursor.stream_id)
                 self._take_or_decline(side, cursor, None if pair is None else pair.response)
             elif kind == PAYLOAD:
-                self._server_payload(side, cursor.stream_id, cursor.chunk)
+                try:
+                    self._server_payload(side, cursor.stream_id, cursor.chunk)
+                except H2Error as error:
+                    self._stream_failed(side.pairs.get(cursor.stream_id), error)
             else:
                 break
         self._flush_soon()
