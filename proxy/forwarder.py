@@ -174,6 +174,12 @@ class Downstream(asyncio.Protocol):
             return
         if not self.buffer and self.exchange is None:  # a new head begins: the header timeout runs
             self.waiting_since = time.monotonic()
+        if self.body is not None and not self.buffer:
+            try:
+                data = self._body_read(data)
+            except HttpError as error:
+                self._reject(error)
+                return
         self.buffer += data
         self._advance()
 
@@ -278,6 +284,19 @@ class Downstream(asyncio.Protocol):
             listener.active.begin(context)
         listener.pool.acquire(self.destination, self, head.serialize(headers))
         return True
+
+    def _body_read(self, data: bytes) -> bytes:
+        """A read inside a request body with nothing buffered (how most of an upload arrives):
+        forwarded as it came, without the buffer's copies. Returns the bytes past the body's end."""
+        body = self.body
+        assert body is not None and self.exchange is not None
+        end = body.feed(data, 0)
+        if end:
+            self.exchange.request_bytes += end
+            self._to_upstream(data if end == len(data) else data[:end])
+        if body.done:
+            self.body = None
+        return data[end:]
 
     def _forward_request_body(self) -> bool:
         """Forward what is buffered of the request body; False when more bytes are needed."""
@@ -492,8 +511,11 @@ class Upstream(asyncio.Protocol):
         if self.tunnel:
             downstream.write(data)
             return
-        self.buffer += data
         try:
+            if self.body is not None and not self.buffer:
+                self._body_read(downstream, data)
+            else:
+                self.buffer += data
             self._advance(downstream)
         except HttpError as error:
             log.warning("bad response from %s:%s: %s", *self.key, error.reason)
@@ -548,6 +570,21 @@ class Upstream(asyncio.Protocol):
         self.body = framing.response_body(request, head)
         self.keep_alive = framing.reusable(request, head, self.body)
         return True
+
+    def _body_read(self, downstream: Downstream, data: bytes) -> None:
+        """A read inside a response body with nothing buffered (how most of a large body arrives):
+        forwarded as it came, without the buffer's copies; bytes past the body's end are buffered."""
+        body = self.body
+        assert body is not None
+        end = body.feed(data, 0)
+        if end < len(data):
+            self.buffer += memoryview(data)[end:]
+        if end:
+            if downstream.exchange is not None:
+                downstream.exchange.response_bytes += end
+            downstream.write(data if end == len(data) else data[:end])
+        if body.done:
+            self._complete(downstream)
 
     def _response_body(self, downstream: Downstream) -> bool:
         body = self.body

@@ -56,3 +56,27 @@ def test_pipeline_sent_byte_by_byte(sidecar: ThreadSidecar, upstream: HttpServer
     for byte in PIPELINE:
         wire.send(bytes([byte]))
     assert [read_response(wire).payload for _ in range(4)] == [b"/first", b"second", b"third", b"/fourth"]
+
+
+def test_a_read_holding_a_body_end_and_the_next_head(sidecar: ThreadSidecar, upstream: HttpServer) -> None:
+    """A read that starts inside a body goes on without the buffer; what follows the body's end in
+    that read (the next request, or a chunk-size line cut in two) must still be parsed."""
+    cuts = [
+        PIPELINE.index(b"\r\n\r\nsecond") + 4,  # the body, then the chunked request's head, in one read
+        PIPELINE.index(b"5\r\nthird") + 1,  # a read starting right after the chunk-size digit
+        PIPELINE.index(b"0\r\n\r\nGET") + 1,  # the last-chunk line split, then the next head
+    ]
+    wire = connect(sidecar.port)
+    wire.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    start = 0
+    for cut in [*cuts, len(PIPELINE)]:
+        wire.send(PIPELINE[start:cut])
+        time.sleep(0.05)  # separate reads on the proxy's side, most likely; any split must work
+        start = cut
+    assert [read_response(wire).payload for _ in range(4)] == [b"/first", b"second", b"third", b"/fourth"]
+    assert [request.raw_body for request in upstream.requests] == [
+        b"",
+        b"second",
+        b"5\r\nthird\r\n0\r\n\r\n",
+        b"",
+    ]
