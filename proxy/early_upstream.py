@@ -3,11 +3,10 @@
 MySQL, SMTP, FTP and many brokers wait for the server's greeting before saying anything, so a proxy
 that waits for the client's first bytes hangs them. When a client has said nothing for
 `SERVER_FIRST_WAIT_S`, the acceptor opens the upstream connection itself. Whatever the server
-does first (speak, close, fail) settles the question: the connection is opaque TCP. Except an HTTP/2
-server's opening SETTINGS, which it sends to every client at once and then waits: a gRPC client slow
-to send its preface is still a gRPC client. If the client
-speaks first after all, the connection goes to whichever protocol it speaks (HTTP gets it as a
-pooled connection).
+does first (speak, close, fail) settles the question: the connection is opaque TCP. Except an
+HTTP/2 server's opening SETTINGS, which it sends to every client at once and then waits: a gRPC
+client slow to send its preface is still a gRPC client. If the client speaks first after all, the
+connection goes to whichever protocol it speaks (HTTP gets it as a pooled connection).
 """
 
 from __future__ import annotations
