@@ -286,8 +286,8 @@ class Downstream(asyncio.Protocol):
         return True
 
     def _body_read(self, data: bytes) -> bytes:
-        """A read inside a request body with nothing buffered (how most of an upload arrives):
-        forwarded as it came, without the buffer's copies. Returns the bytes past the body's end."""
+        """Request body bytes, from a read (how most of an upload arrives, without the buffer's
+        copies) or from the buffer: forwarded. Returns the bytes past the body's end."""
         body = self.body
         assert body is not None and self.exchange is not None
         end = body.feed(data, 0)
@@ -300,18 +300,10 @@ class Downstream(asyncio.Protocol):
 
     def _forward_request_body(self) -> bool:
         """Forward what is buffered of the request body; False when more bytes are needed."""
-        body = self.body
-        assert body is not None and self.exchange is not None
-        end = body.feed(bytes(self.buffer), 0) if self.buffer else 0
-        if end:
-            chunk = bytes(self.buffer[:end])
-            del self.buffer[:end]
-            self.exchange.request_bytes += end
-            self._to_upstream(chunk)
-        if not body.done:
-            return False
-        self.body = None
-        return True
+        data = bytes(self.buffer)
+        self.buffer.clear()
+        self.buffer += self._body_read(data)
+        return self.body is None
 
     def _to_upstream(self, data: bytes) -> None:
         if self.upstream is not None:
@@ -572,8 +564,9 @@ class Upstream(asyncio.Protocol):
         return True
 
     def _body_read(self, downstream: Downstream, data: bytes) -> None:
-        """A read inside a response body with nothing buffered (how most of a large body arrives):
-        forwarded as it came, without the buffer's copies; bytes past the body's end are buffered."""
+        """Response body bytes, from a read (how most of a large body arrives, without the buffer's
+        copies) or from the buffer: forwarded, with a held head in front; bytes past the body's end
+        are buffered."""
         body = self.body
         assert body is not None
         end = body.feed(data, 0)
@@ -582,25 +575,17 @@ class Upstream(asyncio.Protocol):
         if end:
             if downstream.exchange is not None:
                 downstream.exchange.response_bytes += end
-            downstream.write(data if end == len(data) else data[:end])
+            chunk = data if end == len(data) else data[:end]
+            if self.held:
+                chunk, self.held = self.held + chunk, b""
+            downstream.write(chunk)
         if body.done:
             self._complete(downstream)
 
     def _response_body(self, downstream: Downstream) -> bool:
-        body = self.body
-        assert body is not None
-        end = body.feed(bytes(self.buffer), 0) if self.buffer else 0
-        if end:
-            chunk = bytes(self.buffer[:end])
-            del self.buffer[:end]
-            if downstream.exchange is not None:
-                downstream.exchange.response_bytes += end
-            if self.held:
-                chunk, self.held = self.held + chunk, b""
-            downstream.write(chunk)
-        if not body.done:
-            return False
-        self._complete(downstream)
+        data = bytes(self.buffer)
+        self.buffer.clear()
+        self._body_read(downstream, data)
         return False
 
     def _complete(self, downstream: Downstream) -> None:

@@ -20,6 +20,7 @@ from h2.stream import StreamState
 from propagation.headers import Header
 from proxy.h2 import frame_repr  # noqa: F401 - imported for its effect on h2, see the module
 from proxy.h2.exchange import StreamExchange
+from proxy.h2.frame_cursor import DATA_TYPE
 from proxy.h2.header_block import HeaderBlockEncoder
 from proxy.h2.header_decode import HeaderBlockDecoder
 
@@ -29,7 +30,6 @@ MAX_FRAME = 1 << 16  # the largest frame we accept: fewer frames to parse for la
 MAX_STREAMS = 1024  # concurrent streams a client may open on one connection
 MAX_HEADER_LIST = 64 * 1024  # decoded header section, as for HTTP/1 (proxy.http1.head)
 DEFAULT_WINDOW = 65_535  # RFC 9113 section 6.9.2
-DATA_TYPE = 0
 IDLE_TIMEOUT_S = 300.0  # a client connection with no stream open is closed (GOAWAY) after this
 # Stream states in which a DATA frame changes nothing but windows (RFC 9113 section 5.1).
 _RECEIVING = (StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL)
