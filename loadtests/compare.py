@@ -21,7 +21,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from loadtests import charts, native_profile, profiles, rounds
+from loadtests import charts, cost_split, native_profile, profiles, rounds
+from loadtests.gaps import PEER
 from loadtests.goals import SUBJECT, evaluate
 from loadtests.measurement import FAILED, OK, Measurement
 from loadtests.proxies import BY_NAME as CONFIGS
@@ -37,6 +38,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 PROFILE_SCENARIO = "h1-1k"
 # perf, for the compiled data path and the kernel: at saturation, and at the rate the CPU goal is read at
 NATIVE_PROFILE_SCENARIOS = ("h1-1k", "rate-1000")
+PROFILED = (SUBJECT, PEER)  # the peer's profiles size the kernel's part of the same work
 NOISE = "noisy: this 2-core machine is shared with other work while it runs; read ratios, not absolutes"
 
 
@@ -63,8 +65,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help=f"py-spy profile of {SUBJECT} under {PROFILE_SCENARIO}, perf profiles under "
-        + ", ".join(NATIVE_PROFILE_SCENARIOS),
+        help=f"py-spy profile of {SUBJECT} under {PROFILE_SCENARIO}, perf profiles of {SUBJECT} and {PEER} "
+        + "under "
+        + ", ".join(NATIVE_PROFILE_SCENARIOS)
+        + "; the report takes each failed speed goal apart with them",
     )
     parser.add_argument("--out", type=Path, help="results folder (default: loadtests/results/<UTC time>)")
     args = parser.parse_args(argv)
@@ -94,12 +98,14 @@ def _config_rows(stage: Stage, scenarios: list[Scenario], args: argparse.Namespa
 
 
 def _profiles(stage: Stage, args: argparse.Namespace, out: Path) -> list[profiles.Profile]:
-    """Profile the busiest proxy process, each profile under a separate, extra run of its load."""
+    """Profile the busiest proxy process, each profile under a separate, extra run of its load:
+    tracecar with py-spy and perf, the C peer with perf (the kernel's part of its cost)."""
     stage.ensure_proxy()
     pid = stage.processes.busiest()
+    name = stage.config.name
     if pid is None:
-        return [profiles.Profile("no proxy process to profile")]
-    taken = [_py_spy(stage, pid, args, out)]
+        return [profiles.Profile(f"no {name} process to profile")]
+    taken = [_py_spy(stage, pid, args, out)] if name == SUBJECT else []
     if not native_profile.available():
         return [*taken, profiles.Profile("perf is not installed: no native profiles", "Native profiles")]
     return taken + [_native(stage, pid, args, out, scenario) for scenario in NATIVE_PROFILE_SCENARIOS]
@@ -124,13 +130,15 @@ def _py_spy(stage: Stage, pid: int, args: argparse.Namespace, out: Path) -> prof
 
 
 def _native(stage: Stage, pid: int, args: argparse.Namespace, out: Path, scenario: str) -> profiles.Profile:
-    name = f"perf-{SUBJECT}-{scenario}"
+    config = stage.config.name
+    name = f"perf-{config}-{scenario}"
     recorder = native_profile.start(pid, args.duration, out, name)
     stage.client.run(*SCENARIOS[scenario].command(stage.address, args.duration), check=False)
     recorder.wait(timeout=args.duration + 60)
-    samples, hotspots = profiles.top_functions(native_profile.collapse(out, name), 25, by_total=True)
+    folded = native_profile.collapse(out, name)
+    samples, hotspots = profiles.top_functions(folded, 25, by_total=True)
     note = (
-        f"perf ({native_profile.RATE_HZ} Hz, DWARF call graphs, every thread) of {SUBJECT}'s busiest "
+        f"perf ({native_profile.RATE_HZ} Hz, DWARF call graphs, every thread) of {config}'s busiest "
         f"process during an extra {args.duration:.0f} s run of `{scenario}`, ranked by the share of samples "
         "a frame is anywhere on the stack. Compiled functions by module and name; `syscall X` is a system "
         "call with everything the kernel does inside it; `softirq` is the receiving socket's network path, "
@@ -138,7 +146,9 @@ def _native(stage: Stage, pid: int, args: argparse.Namespace, out: Path, scenari
         "object, call and dict work in libpython, for compiled and interpreted code alike. Stacks: "
         f"[{name}.collapsed.txt]({name}.collapsed.txt)."
     )
-    return profiles.Profile(note, f"Native profile: `{scenario}`", None, samples, hotspots)
+    title = f"Native profile: `{scenario}`" + ("" if config == SUBJECT else f", {config}")
+    shares = cost_split.split(folded)
+    return profiles.Profile(note, title, None, samples, hotspots, config, scenario, shares)
 
 
 def _logs(out: Path, args: argparse.Namespace, round_: int) -> Path:
@@ -157,7 +167,7 @@ def run_config(
     try:
         with open_stage(config, _logs(out, args, round_)) as stage:
             rows = _config_rows(stage, scenarios, args)
-            if args.profile and config.name == SUBJECT and round_ == 0:
+            if args.profile and config.name in PROFILED and round_ == 0:
                 try:
                     taken = _profiles(stage, args, out)
                 except (OSError, StageError, subprocess.SubprocessError) as error:  # keep the rows

@@ -22,6 +22,10 @@ from pathlib import Path
 RATE_HZ = 999
 STACK_BYTES = 16384  # of user stack copied per sample: deep enough for uvloop -> compiled frames
 _SYSCALL = re.compile(r"^(?:__x64_sys_|__se_sys_|__do_sys_|ksys_|__sys_)(\w+)$")
+# The kernel's system call entry; the function it calls is the call itself, even when the table's
+# wrapper is inlined away (nginx's writev samples show do_syscall_64 -> do_writev).
+_SYSCALL_ENTRY = ("do_syscall_64", "x64_sys_call")
+_SYSCALL_BODY = re.compile(r"^(?:__x64_sys_|__se_sys_|__do_sys_|ksys_|__sys_|do_)?(\w+?)(?:\..*)?$")
 _SOFTIRQ = ("handle_softirqs", "__do_softirq")
 _SCHEDULER = ("__schedule", "schedule")
 _VARIANT = re.compile(r"_(?:avx|sse|evex|erms|unaligned).*$")  # __memmove_avx512_unaligned_erms
@@ -87,10 +91,12 @@ def _physical(frames: list[tuple[str, str]]) -> list[tuple[str, str]]:
 def _named(frames: list[tuple[str, str]]) -> list[str]:
     """Outermost first: the frames worth a name, and what the innermost one was doing."""
     names: list[str] = []
+    outer = ""
     for symbol, _ in reversed(frames):
-        name = _frame_name(symbol)
+        name = _frame_name(symbol) or _entered_syscall(outer, symbol)
         if name and (not names or names[-1] != name):
             names.append(name)
+        outer = symbol
     leaf = _leaf_name(*frames[0])
     if not names or names[-1] != leaf:
         names.append(leaf)
@@ -109,6 +115,12 @@ def _frame_name(symbol: str) -> str | None:
     if symbol in _SCHEDULER:
         return "scheduler"
     return None
+
+
+def _entered_syscall(outer: str, symbol: str) -> str | None:
+    if outer not in _SYSCALL_ENTRY or symbol in _SYSCALL_ENTRY:
+        return None
+    return "syscall " + _SYSCALL_BODY.sub(r"\1", symbol)
 
 
 def _leaf_name(symbol: str, dso: str) -> str:

@@ -32,6 +32,9 @@ class Profile:
     svg: str | None = None
     samples: int = 0
     hotspots: list[Hotspot] = field(default_factory=list)
+    config: str = ""  # of a native profile: whose process, under which scenario, and its cost split
+    scenario: str = ""
+    shares: list[tuple[str, float]] = field(default_factory=list)
 
 
 def top_functions(collapsed: str, limit: int = 20, by_total: bool = False) -> tuple[int, list[Hotspot]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from loadtests import gaps
 from loadtests.goals import Verdict
 from loadtests.measurement import OK, Measurement
 from loadtests.profiles import Profile
@@ -129,6 +130,7 @@ def render(data: ReportInput) -> str:
         lines += _scenario(name, title, data.rows)
     for profile in data.profiles:
         lines += _profile(profile)
+    lines += gaps.section(data.rows, data.verdicts, data.profiles)
     if data.charts:
         lines += ["## Charts", ""] + [f"![{c}]({c})" for c in data.charts] + [""]
     return "\n".join(lines) + "\n" + METHOD

@@ -53,11 +53,20 @@ def test_the_comparison_runs_and_reports_every_row(tmp_path: Path) -> None:
 
 def test_repeated_rounds_report_medians_and_profiles(tmp_path: Path) -> None:
     out = tmp_path / "rounds"
-    argv = ["--duration", "1", "--warmup", "0", "--scenarios", "h1-1k", "--configs", "direct,tracecar-1"]
+    argv = [
+        "--duration",
+        "1",
+        "--warmup",
+        "0",
+        "--scenarios",
+        "h1-1k",
+        "--configs",
+        "direct,tracecar-1,nginx",
+    ]
     assert compare.main([*argv, "--repeat", "2", "--profile", "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
     rows = {r["config"]: r for r in results["rows"]}
-    assert set(rows) == {"direct", "tracecar-1"}
+    assert set(rows) == {"direct", "tracecar-1", "nginx"}
     for row in rows.values():
         assert row["outcome"] == "ok" and row["extra"]["rounds"] == 2, row
     assert rows["tracecar-1"]["cpu_us_per_request"] > 0
@@ -67,6 +76,9 @@ def test_repeated_rounds_report_medians_and_profiles(tmp_path: Path) -> None:
     for scenario in NATIVE_PROFILE_SCENARIOS:
         section = report.split(f"## Native profile: `{scenario}`")[1].split("\n## ")[0]
         assert "| `forwarder.Downstream.data_received` |" in section, section
+        # the C peer's profile names its system calls: the kernel's part of the same work
+        peer = report.split(f"## Native profile: `{scenario}`, nginx")[1].split("\n## ")[0]
+        assert "| `syscall epoll_wait` |" in peer, peer
     # Every round's stage exported its spans to its own collector (a stale port once broke round 2).
     for round_ in (1, 2):
         metrics = (out / "logs" / f"round-{round_}" / "tracecar-1-h1-1k-metrics.txt").read_text()

@@ -51,3 +51,28 @@ def test_ranking_by_the_share_on_the_stack() -> None:
     samples, top = top_functions(collapsed, limit=2, by_total=True)
     assert samples == 100
     assert [(h.function, h.self_share, h.total_share) for h in top] == [("a", 0.0, 0.8), ("c", 0.5, 0.5)]
+
+
+def test_a_system_call_is_named_by_what_the_entry_called_when_its_wrapper_is_inlined() -> None:
+    # nginx's writev, as perf shows it on this kernel: no __x64_sys_writev frame between the two
+    script = (
+        "nginx 7 1.0: 1 cpu-clock:\n"
+        "\t 10 tcp_sendmsg_locked+0x1 ([kernel.kallsyms])\n"
+        "\t 11 do_writev+0x2 ([kernel.kallsyms])\n"
+        "\t 12 do_syscall_64+0x3 ([kernel.kallsyms])\n"
+        "\t 13 entry_SYSCALL_64_after_hwframe+0x4 ([kernel.kallsyms])\n"
+        "\t 14 __GI___writev+0x5 (/usr/lib/libc.so.6)\n"
+        "\t 15 ngx_writev+0x6 (/usr/sbin/nginx)\n"
+        "\n"
+        "nginx 7 2.0: 1 cpu-clock:\n"
+        "\t 20 finish_task_switch.isra.0+0x1 ([kernel.kallsyms])\n"
+        "\t 21 __schedule+0x1 ([kernel.kallsyms])\n"
+        "\t 22 do_epoll_wait.isra.0+0x2 ([kernel.kallsyms])\n"
+        "\t 23 x64_sys_call+0x2 ([kernel.kallsyms])\n"
+        "\t 24 do_syscall_64+0x3 ([kernel.kallsyms])\n"
+        "\t 25 epoll_wait+0x5 (/usr/lib/libc.so.6)\n"
+    )
+    assert fold(script).splitlines() == [
+        "syscall epoll_wait;scheduler;(kernel finish_task_switch.isra.0) 1",
+        "syscall writev;(kernel tcp_sendmsg_locked) 1",
+    ]
