@@ -22,6 +22,7 @@ from proxy.fd_limits import is_exhaustion, report_exhaustion
 from proxy.forwarder import DRAIN_LINGER_S, MAX_BUFFERED, Listener, Upstream, stream
 from proxy.handoff import Handoff
 from proxy.original_dst import NotRedirected, original_dst
+from proxy.pool import connect
 from proxy.sniff import HTTP1, OPAQUE, TLS, UNDECIDED, classify
 from proxy.tasks import spawn
 from proxy.throttled_log import ThrottledLog
@@ -122,12 +123,8 @@ class Accepted(asyncio.Protocol):
         spawn(self._connect_early(self.early), name=f"early connect {self.destination}")
 
     async def _connect_early(self, early: EarlyUpstream) -> None:
-        host, port = self.destination
-        loop = asyncio.get_running_loop()
         try:
-            await asyncio.wait_for(
-                loop.create_connection(lambda: early, host, port), self.listener.pool.connect_timeout_s
-            )
+            await connect(lambda: early, self.destination, self.listener.pool.connect_timeout_s)
         except (OSError, TimeoutError) as error:
             if is_exhaustion(error):
                 # Our own shortage, not the server's answer: carry on as if the server-first wait had

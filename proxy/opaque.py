@@ -20,6 +20,7 @@ from proxy.early_upstream import EarlyUpstream, connect_error, no_delay, reset
 from proxy.forwarder import Listener, stream
 from proxy.handoff import Handoff
 from proxy.observers import StreamInfo, StreamObserver, observer_for
+from proxy.pool import connect
 from proxy.sniff import TLS
 from proxy.tasks import spawn
 from proxy.tcp_span import CLOSE, RESET, TIMEOUT, TcpConnection, connection_span
@@ -124,12 +125,9 @@ class Relay(asyncio.Protocol):
     # -- the upstream -----------------------------------------------------------------------------
 
     async def _connect(self) -> None:
-        host, port = self.handoff.destination
-        loop = asyncio.get_running_loop()
         try:
-            await asyncio.wait_for(
-                loop.create_connection(lambda: _ServerSide(self), host, port),
-                self.listener.pool.connect_timeout_s,
+            await connect(
+                lambda: _ServerSide(self), self.handoff.destination, self.listener.pool.connect_timeout_s
             )
         except (OSError, TimeoutError) as error:
             self._connect_failed(connect_error(error))

@@ -11,7 +11,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from proxy.early_upstream import connect_error
 from proxy.tasks import spawn
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from proxy.forwarder import Downstream, Upstream
 
 log = logging.getLogger("tracecar.pool")
+P = TypeVar("P", bound=asyncio.BaseProtocol)
 
 # As many idle connections per destination as clients keep busy: with 256 concurrent clients and a
 # cap of 32, most requests opened and closed a connection (10,000 sockets in TIME-WAIT after 5 s,
@@ -30,6 +31,15 @@ IDLE_TIMEOUT_S = 60.0
 CONNECT_TIMEOUT_S = 5.0
 HEADER_TIMEOUT_S = 60.0  # from the last request byte sent to the response head; then a 504
 MAX_SWEEP_INTERVAL_S = 1.0  # timeouts fire up to this late (or a quarter of the shortest timeout)
+
+
+async def connect(factory: Callable[[], P], destination: tuple[str, int], timeout_s: float) -> P:
+    """A TCP connection to `destination` with `factory`'s protocol, or TimeoutError / OSError.
+    asyncio.timeout rather than wait_for: wait_for runs the connect in a second Task, and every
+    upstream connection pays for it."""
+    async with asyncio.timeout(timeout_s):
+        _, protocol = await asyncio.get_running_loop().create_connection(factory, *destination)
+    return protocol
 
 
 class Pool:
@@ -103,11 +113,8 @@ class Pool:
     async def _open(self, key: tuple[str, int], downstream: Downstream) -> None:
         from proxy.forwarder import Upstream  # noqa: PLC0415 - the two modules refer to each other
 
-        loop = asyncio.get_running_loop()
         try:
-            _, upstream = await asyncio.wait_for(
-                loop.create_connection(lambda: Upstream(self, key), key[0], key[1]), self.connect_timeout_s
-            )
+            upstream = await connect(lambda: Upstream(self, key), key, self.connect_timeout_s)
         except TimeoutError:
             detail = f"connecting to {key[0]}:{key[1]} timed out"
             self._failed(downstream, 504, "upstream_connect_timeout", detail)

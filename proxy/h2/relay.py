@@ -26,6 +26,7 @@ from proxy.h2.exchange import StreamExchange, header_value, stream_exchange
 from proxy.h2.frame_cursor import CONTROL, DATA_HEAD, PAYLOAD, FrameCursor
 from proxy.h2.streams import IDLE_TIMEOUT_S, Flow, Pair, keep, new_connection, pump, start, take_data
 from proxy.handoff import Handoff
+from proxy.pool import connect
 from proxy.tasks import spawn
 from proxy.throttled_log import ThrottledLog
 
@@ -302,10 +303,10 @@ class Relay(asyncio.Protocol):
 
     async def _connect(self, side: Side) -> None:
         host, port = self.destination
-        loop = asyncio.get_running_loop()
-        timeout = self.listener.pool.connect_timeout_s
         try:
-            await asyncio.wait_for(loop.create_connection(lambda: Upstream(self, side), host, port), timeout)
+            await connect(
+                lambda: Upstream(self, side), self.destination, self.listener.pool.connect_timeout_s
+            )
         except (OSError, TimeoutError) as error:
             reason = "timed out" if isinstance(error, TimeoutError) else error.strerror or str(error)
             log.info("%s HTTP/2 upstream %s:%s unreachable: %s", self.listener.direction, host, port, reason)
