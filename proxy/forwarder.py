@@ -55,7 +55,9 @@ def send_fin(transport: asyncio.Transport) -> None:
     if raw is None or transport.get_write_buffer_size():
         return  # bytes still queued in the transport: its own close sends the FIN after them
     with contextlib.suppress(OSError):  # the peer may have gone already
-        sock = socket.socket(fileno=raw.fileno())  # uvloop's socket objects refuse shutdown()
+        # uvloop's socket objects refuse shutdown(); family, type and proto given spare the three
+        # system calls socket() would make to find them out
+        sock = socket.socket(raw.family, raw.type, raw.proto, raw.fileno())
         try:
             sock.shutdown(socket.SHUT_WR)
         finally:
