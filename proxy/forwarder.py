@@ -468,6 +468,7 @@ class Upstream(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = stream(transport)
+        self.pool.live += 1
 
     def begin(self, downstream: Downstream, head: bytes) -> None:
         self.downstream = downstream
@@ -624,6 +625,7 @@ class Upstream(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.pool.forget(self)
+        self.pool.live -= 1
         self._stop_head_timer()
         downstream = self.downstream
         self.downstream = None

@@ -351,12 +351,13 @@ class ProxyMetrics:
         )
         self.upstream_connections = r.gauge_family(
             "tracecar_upstream_connections",
-            "Connections from the proxy to upstreams: connecting, carrying a request, or idle in the pool.",
+            "HTTP/1 connections from the proxy to upstreams: connecting, carrying a request, or idle "
+            "in the pool.",
             {**direction, "state": UPSTREAM_STATES},
         )
         self.upstream_connections_opened = r.counter_family(
             "tracecar_upstream_connections_opened_total",
-            "Connections the proxy opened to upstreams (each reuse of a pooled one is not counted).",
+            "HTTP/1 connections the proxy opened to upstreams (each reuse of a pooled one is not counted).",
             direction,
         )
         self.connections_detected = r.counter_family(

@@ -60,7 +60,8 @@ class Pool:
         self.pending: dict[Downstream, list[bytes]] = {}  # bytes for connections still opening
         self.connecting: set[asyncio.Task[None]] = set()
         self.awaiting_head: set[Upstream] = set()  # sent a request, no response head yet
-        self.opened = 0
+        self.opened = 0  # connections opened, ever
+        self.live = 0  # connections open now: connected and not yet lost
         self._sweeper: asyncio.TimerHandle | None = None
 
     # Timeouts are found by one periodic sweep rather than a timer per request and per idle
@@ -150,6 +151,9 @@ class Pool:
         if upstream.transport is not None:  # its last client may have paused it: idle ones must see a close
             upstream.transport.resume_reading()
         upstream.idle_since = time.monotonic()
+
+    def idle_connections(self) -> int:
+        return sum([len(idle) for idle in self.idle.values()])
 
     def forget(self, upstream: Upstream) -> None:
         idle = self.idle.get(upstream.key)

@@ -30,6 +30,7 @@ from proxy.tcp_span import TcpConnection
 log = logging.getLogger("tracecar.server")
 
 BACKLOG = 4096
+DIRECTIONS = ("inbound", "outbound")
 
 
 @dataclass(frozen=True)
@@ -93,11 +94,16 @@ class Proxy:
         detected: Callable[[str], None] = lambda protocol: None,
     ) -> None:
         self.config = config
-        self.pool = Pool(config.connect_timeout_s, config.header_timeout_s, config.upstream_idle_timeout_s)
+        # A pool per direction: its connections serve that listener's requests, and its numbers are
+        # that direction's upstream metrics.
+        self.pools = {
+            direction: Pool(config.connect_timeout_s, config.header_timeout_s, config.upstream_idle_timeout_s)
+            for direction in DIRECTIONS
+        }
         self.listeners = {
             direction: Listener(
                 direction,
-                self.pool,
+                self.pools[direction],
                 propagators,
                 sampler,
                 finished=finished,
@@ -109,12 +115,12 @@ class Proxy:
                 tcp_finished=tcp_finished,
                 detected=detected,
             )
-            for direction in ("inbound", "outbound")
+            for direction in DIRECTIONS
         }
         limits = config.limits
         shortest = min(limits.header_timeout_s, limits.idle_timeout_s, limits.linger_s)
         for listener in self.listeners.values():
-            self.pool.watch(listener.expire, shortest)
+            listener.pool.watch(listener.expire, shortest)
             listener.handlers.update({OPAQUE: Relay, TLS: Relay})
         self.servers: list[asyncio.AbstractServer] = []
         self.ready = False
@@ -129,7 +135,8 @@ class Proxy:
             for sock in listening_sockets(port, self.config.ipv6):
                 server = await loop.create_server(functools.partial(Accepted, listener), sock=sock)
                 self.servers.append(server)
-        self.pool.start_sweeping()
+        for pool in self.pools.values():
+            pool.start_sweeping()
         self.ready = True
         log.info("listening: inbound %d, outbound %d", self.config.inbound_port, self.config.outbound_port)
 
@@ -151,4 +158,5 @@ class Proxy:
             for connection in list(listener.connections):
                 if connection.transport is not None:
                     connection.transport.abort()
-        self.pool.close()
+        for pool in self.pools.values():
+            pool.close()

@@ -23,8 +23,8 @@ from proxy.ebpf.runner import EbpfConfig, make_runner
 from proxy.exchange import Exchange
 from proxy.fd_limits import DescriptorWatch, raise_nofile_limit, throttle_accept_errors
 from proxy.http_span import DEFAULT_REDACTED_QUERY_KEYS, SERVER, describe
-from proxy.metrics import ProxyMetrics
-from proxy.pool import MAX_SWEEP_INTERVAL_S
+from proxy.metrics import DirectionMetrics, ProxyMetrics
+from proxy.pool import MAX_SWEEP_INTERVAL_S, Pool
 from proxy.privileges import drop_to
 from proxy.routes import Routes
 from proxy.server import Proxy, ProxyConfig
@@ -82,7 +82,9 @@ def watch_descriptors(proxy: Proxy) -> None:
     throttle_accept_errors(asyncio.get_running_loop(), limit)
     descriptors = DescriptorWatch(limit)
     # The timeout given is the sweep's longest interval: this check never makes it run more often.
-    proxy.pool.watch(lambda now: descriptors.check(proxy.open_connections()), MAX_SWEEP_INTERVAL_S * 4)
+    # Any one pool's sweep will do: each runs at least this often.
+    pool = proxy.listeners["inbound"].pool
+    pool.watch(lambda now: descriptors.check(proxy.open_connections()), MAX_SWEEP_INTERVAL_S * 4)
 
 
 def tcp_recorder(metrics: ProxyMetrics, connection: TcpConnection) -> None:
@@ -96,11 +98,19 @@ def tcp_recorder(metrics: ProxyMetrics, connection: TcpConnection) -> None:
     )
 
 
+def watch_pool(series: DirectionMetrics, pool: Pool) -> None:
+    series.upstream_connecting.set_function(functools.partial(len, pool.connecting))
+    series.upstream_idle.set_function(pool.idle_connections)
+    series.upstream_active.set_function(lambda: pool.live - pool.idle_connections())
+    series.upstream_opened.set_function(lambda: pool.opened)
+
+
 def watch(metrics: ProxyMetrics, proxy: Proxy, pipeline: SpanPipeline[Any]) -> None:
     """Gauges read at scrape time, so the data path pays nothing for them."""
     for direction, listener in proxy.listeners.items():
         series = metrics.direction(direction)
         series.open_connections.set_function(functools.partial(len, listener.connections))
+        watch_pool(series, listener.pool)
         listener.refused = series.request_refused
     metrics.watch_spans(
         exported=lambda: pipeline.exported,

@@ -20,6 +20,7 @@ from propagation import Propagators
 from propagation.sampling import AlwaysOn, ParentBased
 from proxy.exchange import Exchange
 from proxy.limits import DEFAULT_LIMITS, ClientLimits
+from proxy.pool import Pool
 from proxy.server import Proxy, ProxyConfig
 
 T = TypeVar("T")
@@ -64,8 +65,9 @@ class ThreadSidecar:
     ) -> None:
         self.loop = uvloop.new_event_loop() if loop == "uvloop" else asyncio.new_event_loop()
         self.proxy = _proxy(upstream_port, self._finished, limits)
-        self.proxy.pool.header_timeout_s = header_timeout_s
-        self.proxy.pool.connect_timeout_s = connect_timeout_s
+        for pool in self.proxy.pools.values():
+            pool.header_timeout_s = header_timeout_s
+            pool.connect_timeout_s = connect_timeout_s
         self.exchanges: list[Exchange] = []
         self._changed = threading.Condition()
         self._stop: asyncio.Event | None = None
@@ -95,6 +97,11 @@ class ThreadSidecar:
             if not self._changed.wait_for(lambda: len(self.exchanges) >= count, timeout):
                 raise AssertionError(f"{len(self.exchanges)} exchanges finished, expected {count}")
             return list(self.exchanges)
+
+    @property
+    def pool(self) -> Pool:
+        """The inbound listener's upstream pool: the one `port` (the inbound listener) uses."""
+        return self.proxy.listeners["inbound"].pool
 
     def call(self, function: Callable[[], T]) -> T:
         """Run `function` on the proxy's loop (its state belongs to that thread) and return its result."""

@@ -41,7 +41,7 @@ def test_leaving_while_the_upstream_connection_opens(loop_name: str) -> None:
         wire.sock.close()
         exchange = sidecar.wait_exchanges(1)[0]
         assert (exchange.status, exchange.error_type) == (0, "client_disconnected")
-        assert eventually(lambda: sidecar.call(lambda: len(sidecar.proxy.pool.pending)) == 0)
+        assert eventually(lambda: sidecar.call(lambda: len(sidecar.pool.pending)) == 0)
         assert sidecar.open_connections() == 0
     finally:
         sidecar.close()

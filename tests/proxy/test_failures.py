@@ -244,7 +244,7 @@ def test_connect_timeout_is_a_504_and_the_upload_waits_bounded(loop_name: str) -
                 sent += wire.sock.send(b"u" * 65536)
             except BlockingIOError:
                 time.sleep(0.01)
-        held = sidecar.call(lambda: queued_bytes(sidecar.proxy.pool))
+        held = sidecar.call(lambda: queued_bytes(sidecar.pool))
         # The bound on body bytes, plus the one read that crossed it (256 KiB at most), plus the
         # request head itself (trace context added) which waits in the same queue.
         assert 0 < held <= MAX_BUFFERED + 256 * 1024 + 1024, f"{held} bytes held, {sent} sent"

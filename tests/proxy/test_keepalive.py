@@ -46,9 +46,9 @@ def test_sequential_clients_share_a_pooled_upstream(sidecar: ThreadSidecar, upst
 
 
 def test_idle_pool_is_bounded(sidecar: ThreadSidecar, upstream: HttpServer) -> None:
-    assert sidecar.proxy.pool.max_idle == MAX_IDLE_PER_DESTINATION
+    assert sidecar.pool.max_idle == MAX_IDLE_PER_DESTINATION
     bound = 16  # the default bound behaves the same, with a thousand threads more in this test
-    sidecar.proxy.pool.max_idle = bound
+    sidecar.pool.max_idle = bound
     clients = bound + 8
     everyone_arrived = threading.Barrier(clients, timeout=10)
 
@@ -62,7 +62,7 @@ def test_idle_pool_is_bounded(sidecar: ThreadSidecar, upstream: HttpServer) -> N
     for wire in wires:
         wire.send(b"GET /held HTTP/1.1\r\nHost: app\r\n\r\n")
     assert all(read_response(wire).payload == b"held" for wire in wires)
-    idle = sidecar.call(lambda: sum(len(idle) for idle in sidecar.proxy.pool.idle.values()))
+    idle = sidecar.call(lambda: sum(len(idle) for idle in sidecar.pool.idle.values()))
     assert len(upstream.connections) == clients
     assert idle == bound
 

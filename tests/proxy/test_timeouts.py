@@ -23,7 +23,7 @@ REQUEST = b"GET /t HTTP/1.1\r\nHost: app\r\n\r\n"
 def hurried(upstream: HttpServer, loop_name: str) -> Iterator[tuple[ThreadSidecar, list[int]]]:
     limits = ClientLimits(header_timeout_s=TIMEOUT_S, idle_timeout_s=TIMEOUT_S * 2)
     proxy = ThreadSidecar(upstream.port, loop_name, limits=limits)
-    proxy.proxy.pool.idle_timeout_s = TIMEOUT_S
+    proxy.pool.idle_timeout_s = TIMEOUT_S
     refused: list[int] = []
     proxy.proxy.listeners["inbound"].refused = refused.append
     yield proxy, refused
@@ -88,7 +88,7 @@ def test_idle_upstream_connection_is_closed(
 ) -> None:
     sidecar, _ = hurried
     assert curl("--http1.1", url(sidecar.port, "/a")).stdout == b"/a"
-    pool = sidecar.proxy.pool
+    pool = sidecar.pool
 
     def pooled() -> int:
         return sum(len(idle) for idle in pool.idle.values())

@@ -59,4 +59,4 @@ def test_connect_tunnel_to_an_echo_server(sidecar: ThreadSidecar, upstream: Http
     exchange = sidecar.wait_exchanges(1)[0]
     assert (exchange.status, exchange.error_type) == (200, "")
     assert eventually(lambda: sidecar.open_connections() == 0)
-    assert eventually(lambda: sidecar.call(lambda: sum(map(len, sidecar.proxy.pool.idle.values()))) == 0)
+    assert eventually(lambda: sidecar.call(lambda: sum(map(len, sidecar.pool.idle.values()))) == 0)
