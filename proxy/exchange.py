@@ -22,6 +22,7 @@ class Exchange:
         "peer",
         "request",
         "request_bytes",
+        "resends",
         "response_bytes",
         "start_ns",
         "status",
@@ -50,3 +51,4 @@ class Exchange:
         self.request_bytes = 0
         self.response_bytes = 0
         self.error_type = ""
+        self.resends = 0  # times the request went again on a new upstream connection (forwarder.resend)

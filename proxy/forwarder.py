@@ -64,6 +64,10 @@ def send_fin(transport: asyncio.Transport) -> None:
             sock.detach()
 
 
+# RFC 9110 section 9.2.2: methods whose intended effect is the same sent once or several times.
+IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"))
+
+
 def close_connection(raw_head: bytes) -> bytes:
     """The response head, telling the client this connection ends after it (RFC 9112 section 9.6)."""
     return raw_head[:-2] + b"connection: close\r\n\r\n"
@@ -382,6 +386,28 @@ class Downstream(asyncio.Protocol):
             self._finish_exchange()
         self._send_error(status, detail)
 
+    def may_resend(self) -> bool:
+        """RFC 9112 section 9.3.1.1: a proxy may send an idempotent request again after its connection
+        closed without an answer. Only one without content (nothing of it is kept to send twice), only
+        once, and only while the client still waits."""
+        request, exchange = self.request, self.exchange
+        return (
+            request is not None
+            and exchange is not None
+            and not exchange.resends
+            and request.method in IDEMPOTENT
+            and not request.chunked
+            and request.content_length <= 0
+            and not self.closing
+            and self.transport is not None
+        )
+
+    def resend(self, head: bytes) -> None:
+        assert self.exchange is not None
+        self.exchange.resends += 1
+        self.upstream = None
+        self.listener.pool.acquire(self.destination, self, head, fresh=True)
+
     def upstream_broke(self, error_type: str) -> None:
         """The response was already under way: the client can only see the connection end."""
         if self.exchange is not None:
@@ -465,6 +491,9 @@ class Upstream(asyncio.Protocol):
         self.paused = False  # our write buffer is full: the downstream's reading is paused
         self.idle_since = 0.0  # monotonic time it went back to the pool
         self.sent_at = 0.0  # monotonic time of the last request byte written (or 1xx received)
+        self.exchanges = 0  # begun on this connection: from the second on it came from the pool
+        self.head_sent = b""  # the current request's head, as written
+        self.heard = False  # a byte of the current exchange's response arrived
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = stream(transport)
@@ -472,7 +501,9 @@ class Upstream(asyncio.Protocol):
 
     def begin(self, downstream: Downstream, head: bytes) -> None:
         self.downstream = downstream
-        self.head_seen = self.continued = False
+        self.exchanges += 1
+        self.head_sent = head
+        self.head_seen = self.continued = self.heard = False
         self.body = None
         downstream.attach(self)
         self.send(head)
@@ -503,6 +534,7 @@ class Upstream(asyncio.Protocol):
         if downstream is None:  # an idle pooled connection has nothing to say
             self.discard()
             return
+        self.heard = True
         if self.tunnel:
             downstream.write(data)
             return
@@ -641,6 +673,10 @@ class Upstream(asyncio.Protocol):
             self._complete(downstream)
         elif self.head_seen:
             downstream.upstream_broke("upstream_reset")
+        elif self.exchanges > 1 and not self.heard and downstream.may_resend():
+            # A pooled connection the server closed as we reused it (its idle timeout, or a request
+            # limit per connection) has said nothing: the request goes again, once, on a new one.
+            downstream.resend(self.head_sent)
         else:
             downstream.upstream_failed(
                 502, "upstream_reset", "upstream closed the connection before responding"

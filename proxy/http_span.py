@@ -89,11 +89,14 @@ def _server_attributes(exchange: Exchange, path: bytes, query: str, route: str) 
 def _client_attributes(exchange: Exchange, host: str, port: int, path: bytes, query: str) -> list[Attribute]:
     authority = host if port == 80 else f"{host}:{port}"
     full = f"http://{authority}{path.decode('latin-1')}" + (f"?{query}" if query else "")
-    return [
+    attributes: list[Attribute] = [
         ("url.full", full),
         ("network.peer.address", exchange.destination[0]),
         ("network.peer.port", exchange.destination[1]),
     ]
+    if exchange.resends:
+        attributes.append(("http.request.resend_count", exchange.resends))
+    return attributes
 
 
 def _common_attributes(exchange: Exchange) -> list[Attribute]:

@@ -93,9 +93,10 @@ class Pool:
         for expire in self.sweepers:
             expire(now)
 
-    def acquire(self, key: tuple[str, int], downstream: Downstream, head: bytes) -> None:
+    def acquire(self, key: tuple[str, int], downstream: Downstream, head: bytes, fresh: bool = False) -> None:
+        """Send `head` on an idle connection to `key`, or on a new one (always, with `fresh`)."""
         self.start_sweeping()
-        idle = self.idle.get(key)
+        idle = None if fresh else self.idle.get(key)
         while idle:
             upstream = idle.pop()
             if upstream.transport is not None and not upstream.transport.is_closing():

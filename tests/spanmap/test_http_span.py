@@ -119,3 +119,13 @@ def test_configured_templates_win() -> None:
     assert routes.route(b"/names/alice") == "/names/{name}"
     assert routes.route(b"/users/a1/orders/b2") == "/users/{user}/orders/{order}"
     assert routes.route(b"/users/a1/orders") == "/users/a1/orders"
+
+
+def test_a_resent_request_says_so_on_client_spans_only() -> None:
+    """Semconv http.request.resend_count: client spans, present once a request went again."""
+    for direction, expected in (("outbound", 1), ("inbound", None)):
+        resent = exchange(GET, direction=direction)
+        resent.resends = 1
+        attributes = dict(describe(resent, Routes()).attributes)
+        assert attributes.get("http.request.resend_count") == expected
+    assert "http.request.resend_count" not in span(GET, direction="outbound")[1]
