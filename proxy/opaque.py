@@ -55,6 +55,7 @@ class Relay(asyncio.Protocol):
         self.hello = bytearray()  # the ClientHello so far, until its record is complete
         self.observer: StreamObserver | None = None
         self.observed = self.tls  # observer_for has been asked (encrypted bytes: nothing to ask)
+        self.active_at = time.monotonic()  # the last byte either way (see expire)
         context, parent = connection_context(listener.direction, listener)
         self.connection = TcpConnection(
             listener.direction, handoff.peer, handoff.destination, context, parent, time.time_ns()
@@ -75,6 +76,7 @@ class Relay(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.connection.bytes_from_client += len(data)
+        self.active_at = time.monotonic()
         if self.tls:
             self._read_hello(data)
         elif self.observer is not None or not self.observed:
@@ -121,6 +123,12 @@ class Relay(asyncio.Protocol):
 
     def drain(self) -> None:
         """Opaque bytes have no message boundary to stop at: the connection runs until the grace ends."""
+
+    def expire(self, now: float) -> None:
+        """The listener's sweep: no byte either way for --tcp-idle-timeout closes both sides."""
+        if now - self.active_at >= self.listener.limits.tcp_idle_timeout_s and self.connection.ended == CLOSE:
+            self.connection.ended = TIMEOUT
+            self._close_both()
 
     # -- the upstream -----------------------------------------------------------------------------
 
@@ -237,6 +245,7 @@ class _ServerSide(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         relay = self.relay
         relay.connection.bytes_from_server += len(data)
+        relay.active_at = time.monotonic()
         relay.observe_server(data)
         if relay.transport is not None:
             relay.transport.write(data)

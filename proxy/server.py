@@ -118,7 +118,9 @@ class Proxy:
             for direction in DIRECTIONS
         }
         limits = config.limits
-        shortest = min(limits.header_timeout_s, limits.idle_timeout_s, limits.linger_s)
+        shortest = min(
+            limits.header_timeout_s, limits.idle_timeout_s, limits.linger_s, limits.tcp_idle_timeout_s
+        )
         for listener in self.listeners.values():
             listener.pool.watch(listener.expire, shortest)
             listener.handlers.update({OPAQUE: Relay, TLS: Relay})

@@ -127,6 +127,13 @@ def _add_limits(add: Callable[..., object]) -> None:
         help="a keep-alive client connection with no request is closed after this (default 300)",
     )
     add(
+        "--tcp-idle-timeout",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="an opaque TCP connection with no bytes either way is closed after this (default 3600)",
+    )
+    add(
         "--redact-query-keys",
         default=_redact_default(),
         metavar="KEY,...",
@@ -170,7 +177,12 @@ def run(args: argparse.Namespace) -> int:
             connect_timeout_s=args.connect_timeout,
             header_timeout_s=args.response_timeout,
             upstream_idle_timeout_s=_positive("--upstream-idle-timeout", args.upstream_idle_timeout),
-            limits=ClientLimits(args.max_header_bytes, args.request_header_timeout, args.idle_timeout),
+            limits=ClientLimits(
+                args.max_header_bytes,
+                args.request_header_timeout,
+                args.idle_timeout,
+                tcp_idle_timeout_s=args.tcp_idle_timeout,
+            ),
             redact_query_keys=_keys(args.redact_query_keys),
             run_as=parse_run_as(args.run_as) if args.run_as else None,
             opaque_ports=parse_ports(args.opaque_ports),

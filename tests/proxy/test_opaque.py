@@ -17,6 +17,7 @@ import pytest
 
 from proxy import opaque
 from proxy.commands.proxy import OPAQUE_PORTS_DEFAULT
+from proxy.limits import ClientLimits
 from proxy.opaque_ports import DEFAULT_OPAQUE_PORTS, parse_ports
 from proxy.spans.record import STATUS_ERROR
 from tests.proxy.recorded import Recorded
@@ -257,5 +258,27 @@ def test_a_client_that_does_not_read_holds_the_server_back(servers: Servers) -> 
             while received < Flood.size and (chunk := client.recv(1 << 20)):
                 received += len(chunk)
         assert received == Flood.size and flood.done.wait(5)
+    finally:
+        proxy.sidecar.close()
+
+
+def test_a_connection_idle_both_ways_is_closed_and_a_busy_one_is_not(servers: Servers) -> None:
+    echo = Echo()
+    limits = ClientLimits(tcp_idle_timeout_s=0.8)
+    proxy = recorded(servers, echo, opaque_ports=frozenset({echo.port}), limits=limits)
+    try:
+        with proxy.connect() as busy, proxy.connect() as idle:
+            idle.sendall(b"once")
+            assert idle.recv(4) == b"once"
+            for _ in range(20):  # 2 s of a byte every 0.1 s: never idle for the timeout
+                busy.sendall(b"x")
+                assert busy.recv(1) == b"x"
+                time.sleep(0.1)
+            assert read_all(idle) == b""  # closed by the proxy meanwhile, no reset
+            connection = proxy.connection()
+            assert (connection.ended, connection.bytes_from_client) == ("timeout", 4)
+            assert proxy.span()["tracecar.tcp.end"] == "timeout"
+            busy.sendall(b"still")
+            assert busy.recv(5) == b"still"
     finally:
         proxy.sidecar.close()
