@@ -29,9 +29,8 @@ METHOD = """\
 - TIME-WAIT: the sockets in that state in the pod before each scenario. A proxy that opens a
   connection per request leaves thousands; they make later connects slower (the kernel searches for a
   free port) and can exhaust the ephemeral ports, so the scenarios that leave them run last.
-- Spans: tracecar's `/metrics` (`tracecar_spans_exported_total`, `tracecar_spans_dropped_total`; with
-  `--workers 2` these count the admin worker only) and the receiver's own count, against the
-  requests hey completed.
+- Spans: tracecar's `/metrics` (`tracecar_spans_exported_total`, `tracecar_spans_dropped_total`,
+  summed over the workers) and the receiver's own count, against the requests hey completed.
 """
 
 

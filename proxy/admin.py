@@ -29,6 +29,7 @@ from proxy.http1.errors import HttpError
 from proxy.http1.head import head_end, parse_request
 from proxy.metrics import CONTENT_TYPE, Registry
 from proxy.tasks import spawn
+from proxy.worker_metrics import gathered
 
 log = logging.getLogger("tracecar.admin")
 
@@ -157,9 +158,10 @@ class Refusals:
 class AdminApi:
     """The endpoints, apart from the sockets: (method, path, client address) in, a `Reply` out."""
 
-    def __init__(self, state: AdminState, registry: Registry) -> None:
+    def __init__(self, state: AdminState, registry: Registry, peers: list[str] | None = None) -> None:
         self.state = state
         self.registry = registry
+        self.peers = peers or []  # the other workers' metrics sockets (proxy.worker_metrics)
         self.refusals = Refusals()
 
     async def answer(self, method: str, path: str, host: str) -> Reply:
@@ -186,7 +188,8 @@ class AdminApi:
                 return text(200, "ready\n")
             return text(503, "draining\n" if state.draining else "not ready\n")
         if path == "/metrics":
-            return Reply(200, self.registry.render().encode(), CONTENT_TYPE)
+            rendered = await gathered(self.registry, self.peers) if self.peers else self.registry.render()
+            return Reply(200, rendered.encode(), CONTENT_TYPE)
         if path == "/drain":
             already = state.draining
             state.start_drain()
@@ -237,9 +240,10 @@ class AdminServer:
         registry: Registry,
         hosts: tuple[str, ...] | None = None,
         port: int = DEFAULT_PORT,
+        peers: list[str] | None = None,
     ) -> None:
         self.state = state
-        self.api = AdminApi(state, registry)
+        self.api = AdminApi(state, registry, peers)
         self.hosts = hosts if hosts is not None else DEFAULT_HOSTS
         self._optional_ipv6 = hosts is None
         self.port = port

@@ -18,6 +18,7 @@ from typing import Any
 # (it builds on that module), and the proxy's uid may not be able to read its own installation.
 import proxy.db.observer  # noqa: F401
 from propagation.context import SAMPLED
+from proxy import worker_metrics
 from proxy.admin import AdminServer, AdminState
 from proxy.ebpf.runner import EbpfConfig, make_runner
 from proxy.exchange import Exchange
@@ -147,11 +148,15 @@ async def run(
     routes: Routes,
     admin: bool = True,
     ebpf: EbpfConfig | None = None,
+    *,
+    index: int = 0,
+    workers: int = 1,
 ) -> None:
     """Serve until SIGTERM, SIGINT or /quitquitquit; then drain connections, flush spans, return.
 
     `admin`: serve the admin listener from this worker (with --workers, only the first does).
     `ebpf`: also run the eBPF fallback for the connections the proxy does not see.
+    `index` of `workers`: the others serve their metrics to the admin worker (proxy.worker_metrics).
     """
     pipeline = SpanPipeline(make_exporter(export), export.max_queue, export.max_batch, export.interval_s)
     metrics = ProxyMetrics()
@@ -169,12 +174,16 @@ async def run(
     watch_descriptors(proxy)
     stop = asyncio.Event()
     state = AdminState(on_drain=proxy.drain, on_exit=stop.set)
-    server = AdminServer(state, metrics.registry, port=config.admin_port) if admin else None
+    peers = worker_metrics.peer_names(workers) if admin and workers > 1 else None
+    server = AdminServer(state, metrics.registry, port=config.admin_port, peers=peers) if admin else None
+    metrics_server: asyncio.AbstractServer | None = None
     fallback = None if ebpf is None else make_runner(ebpf, pipeline.record, export.sampler, metrics.registry)
     try:
         await proxy.start()
         if server is not None:
             await server.start()
+        if index > 0:
+            metrics_server = await worker_metrics.serve(metrics.registry, index)
         # Before dropping privileges: bpftrace needs root, and keeps it after the proxy lets go.
         if fallback is not None and await fallback.start():
             spawn(fallback.follow(), name="ebpf")
@@ -192,6 +201,8 @@ async def run(
             fallback.stop()
         if server is not None:
             await server.stop()
+        if metrics_server is not None:
+            metrics_server.close()
         flushed = await asyncio.to_thread(pipeline.shutdown, SPAN_FLUSH_S)
         log.info(
             "stopped: %d spans exported, %d dropped, %d failed%s",

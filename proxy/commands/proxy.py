@@ -200,7 +200,8 @@ def run(args: argparse.Namespace) -> int:
 
     def work(index: int) -> int:
         # One worker runs the fallback: the kernel reports each connection once, not per worker.
-        _run_loop(config, export, routes, admin=index == 0, fallback=fallback if index == 0 else None)
+        fallback_here = fallback if index == 0 else None
+        _run_loop(config, export, routes, fallback_here, index=index, workers=args.workers)
         return 0
 
     if args.workers == 1:
@@ -211,13 +212,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_loop(
-    config: ProxyConfig, export: ExportConfig, routes: Routes, admin: bool, fallback: EbpfConfig | None
+    config: ProxyConfig,
+    export: ExportConfig,
+    routes: Routes,
+    fallback: EbpfConfig | None,
+    *,
+    index: int,
+    workers: int,
 ) -> None:
     import uvloop  # noqa: PLC0415
 
     from proxy import worker  # noqa: PLC0415
 
-    uvloop.run(worker.run(config, export, routes, admin, fallback))
+    uvloop.run(worker.run(config, export, routes, index == 0, fallback, index=index, workers=workers))
 
 
 def _keys(listed: str) -> frozenset[str]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.e2e.test_w3c_through_sidecar import free_port, wait_listening
@@ -43,7 +46,17 @@ def wait_for_children(pid: int, count: int, not_in: list[int]) -> list[int]:
     raise AssertionError(f"expected {count} new workers, have {children(pid)}")
 
 
-def test_workers_share_the_ports_and_are_restarted() -> None:
+@dataclass
+class TwoWorkers:
+    proxy: subprocess.Popen[bytes]
+    workers: list[int]  # their pids
+    inbound: int
+    admin: int
+
+
+@contextlib.contextmanager
+def two_workers() -> Iterator[TwoWorkers]:
+    """`tracecar proxy --workers 2` in front of a real application, both listening."""
     app_port, inbound, outbound, admin = (free_port() for _ in range(4))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OTEL_TRACES_EXPORTER": "none"}
     app = subprocess.Popen([sys.executable, "-m", "tests.e2e.apps", "back", str(app_port)], env=env)
@@ -57,21 +70,44 @@ def test_workers_share_the_ports_and_are_restarted() -> None:
         wait_listening(app_port)
         workers = wait_for_children(proxy.pid, 2, [])
         wait_listening(inbound)
-        before = {pid: cpu_ticks(pid) for pid in workers}
-        assert all(get(inbound) == 200 for _ in range(300))  # a new connection each time
-        assert all(cpu_ticks(pid) > before[pid] for pid in workers)  # the kernel spread them
-
-        os.kill(workers[0], signal.SIGKILL)
-        replaced = wait_for_children(proxy.pid, 2, [workers[0]])
-        assert workers[1] in replaced
-        wait_listening(inbound)
-        assert all(get(inbound) == 200 for _ in range(20))
-
-        proxy.send_signal(signal.SIGTERM)
-        assert proxy.wait(timeout=30) == 0
-        assert children(proxy.pid) == []
+        wait_listening(admin)
+        yield TwoWorkers(proxy, workers, inbound, admin)
     finally:
         for process in (proxy, app):
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+def served_by_both(started: TwoWorkers, requests: int) -> None:
+    before = {pid: cpu_ticks(pid) for pid in started.workers}
+    assert all(get(started.inbound) == 200 for _ in range(requests))  # a new connection each time
+    assert all(cpu_ticks(pid) > before[pid] for pid in started.workers)  # the kernel spread them
+
+
+def test_workers_share_the_ports_and_are_restarted() -> None:
+    with two_workers() as started:
+        proxy, workers = started.proxy, started.workers
+        served_by_both(started, 300)
+
+        os.kill(workers[0], signal.SIGKILL)
+        replaced = wait_for_children(proxy.pid, 2, [workers[0]])
+        assert workers[1] in replaced
+        wait_listening(started.inbound)
+        assert all(get(started.inbound) == 200 for _ in range(20))
+
+        proxy.send_signal(signal.SIGTERM)
+        assert proxy.wait(timeout=30) == 0
+        assert children(proxy.pid) == []
+
+
+def test_metrics_count_the_requests_of_every_worker() -> None:
+    with two_workers() as started:
+        served_by_both(started, 200)
+        connection = http.client.HTTPConnection("127.0.0.1", started.admin, timeout=10)
+        connection.request("GET", "/metrics")
+        lines = connection.getresponse().read().decode().splitlines()
+        assert 'tracecar_requests_total{direction="inbound",status_class="2xx"} 200' in lines
+        assert 'tracecar_request_duration_seconds_count{direction="inbound"} 200' in lines
+        assert lines.count("# TYPE tracecar_requests_total counter") == 1
+        assert not [line for line in lines if "not included" in line]

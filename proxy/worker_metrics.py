@@ -1,0 +1,73 @@
+"""With `--workers N`, /metrics speaks for every worker, not just the one serving the admin port.
+
+Each other worker serves its registry's text on an abstract unix socket named for the supervisor
+and its index (abstract: no file to create or clean up, and reachable after the privilege drop; the
+network namespace bounds who can connect, as the pod IP bounds /metrics). At each scrape the admin
+worker reads them all and sums the samples (`proxy.metrics_merge`). A worker that does not answer
+in time (one being restarted) is left out of that scrape, and a comment line says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+
+from proxy.metrics import Registry
+from proxy.metrics_merge import merge
+
+log = logging.getLogger("tracecar.metrics")
+
+READ_TIMEOUT_S = 1.0
+
+
+def socket_name(supervisor_pid: int, index: int) -> str:
+    return f"\0tracecar-metrics-{supervisor_pid}-{index}"
+
+
+def peer_names(workers: int) -> list[str]:
+    """The sockets of the other workers, as the admin worker (index 0) sees them."""
+    return [socket_name(os.getppid(), index) for index in range(1, workers)]
+
+
+async def serve(registry: Registry, index: int) -> asyncio.AbstractServer:
+    """Answer every connection with this worker's metrics text, then close it."""
+
+    async def answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(registry.render().encode())
+        await writer.drain()
+        writer.close()
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_name(os.getppid(), index))  # uvloop refuses abstract names as a path
+    listener.listen(16)
+    return await asyncio.start_unix_server(answer, sock=listener)
+
+
+async def gathered(registry: Registry, peers: list[str]) -> str:
+    """This worker's metrics summed with every peer's that answers within READ_TIMEOUT_S."""
+    texts = await asyncio.gather(*(_read(name) for name in peers))
+    merged = merge([registry.render(), *(text for text in texts if text is not None)])
+    missing = [index for index, text in enumerate(texts, start=1) if text is None]
+    if missing:
+        merged += f"# workers not included in this scrape: {', '.join(map(str, missing))}\n"
+    return merged
+
+
+async def _read(name: str) -> str | None:
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.setblocking(False)
+    if client.connect_ex(name) != 0:  # not listening (yet, or any more): a worker restarting
+        client.close()
+        return None
+    try:
+        async with asyncio.timeout(READ_TIMEOUT_S):
+            reader, writer = await asyncio.open_unix_connection(sock=client)
+            text = await reader.read()
+        writer.close()
+        return text.decode()
+    except (OSError, TimeoutError, UnicodeDecodeError) as error:
+        log.warning("worker metrics from %r: %s", name[1:], error)
+        client.close()
+        return None
