@@ -1,7 +1,8 @@
 """`--workers N`: N forked worker processes sharing the listening ports through SO_REUSEPORT.
 
 The parent only supervises: it restarts a worker that dies unexpectedly (slowing down if one keeps
-dying) and passes SIGTERM/SIGINT on, then waits for every worker to drain.
+dying) and passes SIGTERM/SIGINT on, then waits for every worker to drain. DRAIN_SIGNAL (the admin
+worker's /drain) it passes on too, without stopping.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from types import FrameType
 log = logging.getLogger("tracecar.supervisor")
 
 RESTART_BACKOFF_S = (0.0, 0.5, 1.0, 2.0, 5.0)
+DRAIN_SIGNAL = signal.SIGUSR2  # "drain, but do not exit": the admin worker's /drain, passed on
 STABLE_AFTER_S = 30.0  # a worker that lived this long resets the backoff
 
 
@@ -26,11 +28,12 @@ def supervise(workers: int, work: Callable[[int], int]) -> int:
     failures = 0
 
     def forward(signum: int, frame: FrameType | None) -> None:
-        stopping.append(signum)
+        if signum != DRAIN_SIGNAL:
+            stopping.append(signum)
         for pid in children:
             os.kill(pid, signum)
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in (signal.SIGTERM, signal.SIGINT, DRAIN_SIGNAL):
         signal.signal(signum, forward)
     for index in range(workers):
         children[_start(work, index)] = (index, time.monotonic())
@@ -52,6 +55,7 @@ def _start(work: Callable[[int], int], index: int) -> int:
     if pid == 0:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, signal.SIG_DFL)
+        signal.signal(DRAIN_SIGNAL, signal.SIG_IGN)  # until the worker's loop handles it: never fatal
         code = 1
         try:
             code = work(index)

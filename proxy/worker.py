@@ -9,6 +9,7 @@ import asyncio
 import functools
 import gc
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from proxy.spans.config import ExportConfig
 from proxy.spans.exporters import make_exporter
 from proxy.spans.pipeline import SpanPipeline
 from proxy.spans.record import FLAGS_PARENT_LOCAL, FLAGS_PARENT_REMOTE, KIND_CLIENT, KIND_SERVER, SpanRecord
+from proxy.supervisor import DRAIN_SIGNAL
 from proxy.tasks import spawn
 from proxy.tcp_span import TcpConnection
 
@@ -97,6 +99,23 @@ def tcp_recorder(metrics: ProxyMetrics, connection: TcpConnection) -> None:
         connection.bytes_from_server,
         failed=bool(connection.error),
     )
+
+
+def every_worker(state: AdminState) -> None:
+    """/drain and /quitquitquit reach the admin worker only: it has the supervisor pass them on (as
+    DRAIN_SIGNAL and SIGTERM) to every worker, which then drains, or drains and exits, as it does;
+    the supervisor restarts no worker once told to stop."""
+    drain, exit_ = state.on_drain, state.on_exit
+
+    async def drain_all() -> None:
+        os.kill(os.getppid(), DRAIN_SIGNAL)
+        await drain()
+
+    def exit_all() -> None:
+        os.kill(os.getppid(), signal.SIGTERM)
+        exit_()
+
+    state.on_drain, state.on_exit = drain_all, exit_all
 
 
 def watch_pool(series: DirectionMetrics, pool: Pool) -> None:
@@ -174,6 +193,8 @@ async def run(
     watch_descriptors(proxy)
     stop = asyncio.Event()
     state = AdminState(on_drain=proxy.drain, on_exit=stop.set)
+    if admin and workers > 1:
+        every_worker(state)
     peers = worker_metrics.peer_names(workers) if admin and workers > 1 else None
     server = AdminServer(state, metrics.registry, port=config.admin_port, peers=peers) if admin else None
     metrics_server: asyncio.AbstractServer | None = None
@@ -195,6 +216,7 @@ async def run(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, state.quit)
+        loop.add_signal_handler(DRAIN_SIGNAL, state.start_drain)  # from the supervisor (every_worker)
         await stop.wait()
     finally:
         if fallback is not None:

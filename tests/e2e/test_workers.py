@@ -6,6 +6,7 @@ import contextlib
 import http.client
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -111,3 +112,33 @@ def test_metrics_count_the_requests_of_every_worker() -> None:
         assert 'tracecar_request_duration_seconds_count{direction="inbound"} 200' in lines
         assert lines.count("# TYPE tracecar_requests_total counter") == 1
         assert not [line for line in lines if "not included" in line]
+
+
+def post(port: int, path: str) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    connection.request("POST", path)
+    status = connection.getresponse().status
+    connection.close()
+    return status
+
+
+def refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_drain_reaches_every_worker_and_quitquitquit_ends_them_all() -> None:
+    with two_workers() as started:
+        served_by_both(started, 100)
+        assert post(started.admin, "/drain") == 202
+        # Both workers stopped accepting: with one still listening, SO_REUSEPORT would hand it some.
+        deadline = time.monotonic() + 10
+        while not all(refused(started.inbound) for _ in range(20)):
+            assert time.monotonic() < deadline, "a worker still accepts after /drain"
+            time.sleep(0.1)
+        assert post(started.admin, "/quitquitquit") == 200
+        assert started.proxy.wait(timeout=30) == 0  # no worker restarted: the whole sidecar ended
+        assert children(started.proxy.pid) == []
