@@ -303,7 +303,8 @@ class DirectionMetrics:
     def request_failed(self, error_type: str) -> None:
         counter = self._errors.get(error_type)
         if counter is None:
-            counter = self._errors["request_rejected" if error_type.startswith("http_") else "other"]
+            rejected = error_type.startswith("http_") or error_type == "malformed_request"
+            counter = self._errors["request_rejected" if rejected else "other"]
         counter.value += 1
 
     def request_refused(self, status: int) -> None:

@@ -185,7 +185,7 @@ class Relay(asyncio.Protocol):
             return
         _log_bad_peer("%s HTTP/2 stream from %s refused: %s", self.listener.direction, self.peer, problem)
         _reset(self.down.conn, stream_id, ErrorCodes.PROTOCOL_ERROR)
-        self._client_reset(stream_id, ErrorCodes.PROTOCOL_ERROR)
+        self._client_reset(stream_id, ErrorCodes.PROTOCOL_ERROR, "malformed_request")
 
     def _request_trailers(self, stream_id: int, trailers: list[tuple[bytes, bytes]]) -> None:
         problem = validate.trailers_problem(trailers)
@@ -244,15 +244,16 @@ class Relay(asyncio.Protocol):
             pair.request.ended = True
             self._pump_request(pair)
 
-    def _client_reset(self, stream_id: int, code: int) -> None:
-        """The client cancelled (or otherwise reset) a stream: pass it upstream, end its span."""
+    def _client_reset(self, stream_id: int, code: int, error_type: str = "") -> None:
+        """The client cancelled (or otherwise reset) a stream, or we refused what it sent on one
+        (`error_type` says so): pass the reset upstream, end its span."""
         pair = self.down.pairs.get(stream_id)
         if pair is None:
             return
         pair.response.finished = pair.request.finished = True
         self._reset_upstream(pair, code)
         exchange = pair.exchange
-        exchange.error_type = "cancelled" if code == ErrorCodes.CANCEL else "client_reset"
+        exchange.error_type = error_type or ("cancelled" if code == ErrorCodes.CANCEL else "client_reset")
         if exchange.grpc and exchange.grpc_status < 0:
             exchange.grpc_status = grpc.status_of_reset(code)
         self._finish(pair)

@@ -65,6 +65,7 @@ def test_errors_count_by_reason_with_a_fixed_label_set() -> None:
     metrics.outbound.request_finished(502, 0.01, "upstream_refused")
     metrics.outbound.request_finished(504, 5.0, "upstream_connect_timeout")
     metrics.inbound.request_finished(431, 0.0, "http_431")  # refused by the proxy itself
+    metrics.inbound.request_finished(0, 0.0, "malformed_request")  # an HTTP/2 stream refused
     metrics.inbound.request_failed("something_new")
     metrics.inbound.request_finished(200, 0.01)  # no error
     got = samples(parse(metrics.render())["tracecar_request_errors"])
@@ -73,7 +74,7 @@ def test_errors_count_by_reason_with_a_fixed_label_set() -> None:
     assert nonzero == {
         (("direction", "outbound"), ("reason", "upstream_refused")): 1,
         (("direction", "outbound"), ("reason", "upstream_connect_timeout")): 1,
-        (("direction", "inbound"), ("reason", "request_rejected")): 1,
+        (("direction", "inbound"), ("reason", "request_rejected")): 2,
         (("direction", "inbound"), ("reason", "other")): 1,
     }
 

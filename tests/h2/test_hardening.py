@@ -14,7 +14,7 @@ from hyperframe.frame import DataFrame, GoAwayFrame, HeadersFrame, PingFrame, Rs
 from proxy.h2 import flood
 from tests.h2.frames import GRPC_HEAD, RawClient
 from tests.h2.grpc_app import methods
-from tests.h2.harness import RunningProxy, proxied_app
+from tests.h2.harness import RunningProxy, proxied_app, wait_until
 
 PROTOCOL_ERROR, FRAME_SIZE_ERROR, ENHANCE_YOUR_CALM = 0x1, 0x6, 0xB
 FLOOD = flood.BURST + 200  # comfortably past the burst, sent faster than the sustained rate refills
@@ -115,3 +115,16 @@ def test_continuation_flood(client: RawClient) -> None:
     client.send(first + filler * 200)
     kind, code = client.ending()
     assert kind == "goaway" and code in (PROTOCOL_ERROR, ENHANCE_YOUR_CALM), (kind, code)
+
+
+def test_malformed_trailers_reset_the_stream_and_its_span_says_why(
+    client: RawClient, proxy: RunningProxy
+) -> None:
+    unary = [(n, b"/demo.Echo/Unary" if n == b":path" else v) for n, v in GRPC_HEAD]
+    client.send(client.headers(1, unary) + DataFrame(1, b"\0\0\0\0\2hi").serialize())
+    client.send(client.headers(1, [(b"X-Upper", b"v")], end_stream=True))  # names are lower case
+    assert client.ending() == ("rst", PROTOCOL_ERROR)
+    wait_until(
+        lambda: [e for e in proxy.exchanges if e.error_type == "malformed_request"],
+        "the stream's exchange to finish as malformed_request",
+    )
