@@ -25,6 +25,9 @@ _SYSCALL = re.compile(r"^(?:__x64_sys_|__se_sys_|__do_sys_|ksys_|__sys_)(\w+)$")
 # The kernel's system call entry; the function it calls is the call itself, even when the table's
 # wrapper is inlined away (nginx's writev samples show do_syscall_64 -> do_writev).
 _SYSCALL_ENTRY = ("do_syscall_64", "x64_sys_call")
+# What the entry also calls that is not the call: the way back to user space (a reschedule there is
+# the scheduler's, named as such further in) and tracing hooks.
+_SYSCALL_EDGES = ("exit_to_user_mode", "syscall_exit", "syscall_trace", "__rseq", "x64_sys_call")
 _SYSCALL_BODY = re.compile(r"^(?:__x64_sys_|__se_sys_|__do_sys_|ksys_|__sys_|do_)?(\w+?)(?:\..*)?$")
 _SOFTIRQ = ("handle_softirqs", "__do_softirq")
 _SCHEDULER = ("__schedule", "schedule")
@@ -118,7 +121,7 @@ def _frame_name(symbol: str) -> str | None:
 
 
 def _entered_syscall(outer: str, symbol: str) -> str | None:
-    if outer not in _SYSCALL_ENTRY or symbol in _SYSCALL_ENTRY:
+    if outer not in _SYSCALL_ENTRY or symbol.startswith(_SYSCALL_EDGES):
         return None
     return "syscall " + _SYSCALL_BODY.sub(r"\1", symbol)
 

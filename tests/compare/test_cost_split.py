@@ -118,8 +118,10 @@ def test_a_failed_latency_goal_weighs_the_on_path_work() -> None:
     assert "tracecar adds +0.30 ms at p50; nginx, behind the same redirection" in text
     assert "adds +0.10 ms" in text
     # user space 70 us, of which span recording 20 us runs after the response
-    assert "on the request's path: 50 us per request at this rate (span recording, 20 us more" in text
-    assert "that path must lose about 100 us" in text
+    assert (
+        "tracecar spends 50 us of user-space CPU per request at this rate (span recording, 20 us more" in text
+    )
+    assert "shorter by about 100 us (between 0 and 200 us, hey's resolution allowing)" in text
 
 
 def test_nothing_to_explain_without_a_failed_speed_goal_and_a_missing_profile_is_said() -> None:

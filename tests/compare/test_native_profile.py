@@ -71,8 +71,16 @@ def test_a_system_call_is_named_by_what_the_entry_called_when_its_wrapper_is_inl
         "\t 23 x64_sys_call+0x2 ([kernel.kallsyms])\n"
         "\t 24 do_syscall_64+0x3 ([kernel.kallsyms])\n"
         "\t 25 epoll_wait+0x5 (/usr/lib/libc.so.6)\n"
+        "\n"
+        "nginx 7 3.0: 1 cpu-clock:\n"
+        "\t 30 finish_task_switch.isra.0+0x1 ([kernel.kallsyms])\n"
+        "\t 31 __schedule+0x1 ([kernel.kallsyms])\n"
+        "\t 32 exit_to_user_mode_loop+0x2 ([kernel.kallsyms])\n"
+        "\t 33 do_syscall_64+0x3 ([kernel.kallsyms])\n"
+        "\t 34 __GI___writev+0x5 (/usr/lib/libc.so.6)\n"
     )
     assert fold(script).splitlines() == [
+        "scheduler;(kernel finish_task_switch.isra.0) 1",  # on the way back from a call: not the call
         "syscall epoll_wait;scheduler;(kernel finish_task_switch.isra.0) 1",
         "syscall writev;(kernel tcp_sendmsg_locked) 1",
     ]
