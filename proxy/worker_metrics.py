@@ -61,13 +61,16 @@ async def _read(name: str) -> str | None:
     if client.connect_ex(name) != 0:  # not listening (yet, or any more): a worker restarting
         client.close()
         return None
+    writer: asyncio.StreamWriter | None = None
     try:
         async with asyncio.timeout(READ_TIMEOUT_S):
             reader, writer = await asyncio.open_unix_connection(sock=client)
-            text = await reader.read()
-        writer.close()
-        return text.decode()
+            return (await reader.read()).decode()
     except (OSError, TimeoutError, UnicodeDecodeError) as error:
         log.warning("worker metrics from %r: %s", name[1:], error)
-        client.close()
         return None
+    finally:
+        if writer is not None:  # the transport owns the socket now
+            writer.close()
+        else:
+            client.close()
