@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import uvloop
 
 from proxy.metrics import Registry
