@@ -29,6 +29,7 @@ SAMPLER_RATIO = PREFIX + "sampler-ratio"
 OTLP_ENDPOINT = PREFIX + "otlp-endpoint"
 PROXY_CPU = PREFIX + "proxy-cpu"
 PROXY_MEMORY = PREFIX + "proxy-memory"
+PROXY_WORKERS = PREFIX + "proxy-workers"
 NATIVE_SIDECAR = PREFIX + "native-sidecar"
 
 CONFIG_ANNOTATIONS = (
@@ -42,6 +43,7 @@ CONFIG_ANNOTATIONS = (
     OTLP_ENDPOINT,
     PROXY_CPU,
     PROXY_MEMORY,
+    PROXY_WORKERS,
     NATIVE_SIDECAR,
 )
 
@@ -56,6 +58,7 @@ _SUFFIX_VALUE: dict[str | None, Decimal] = {
     **{s + "i": Decimal(1024) ** (i + 1) for i, s in enumerate("KMGTPE")},
 }
 _MAX_SERVICE_NAME = 255
+MAX_WORKERS = 16  # proxy processes per pod: beyond this a pod wants more replicas, not a bigger sidecar
 _T = TypeVar("_T")
 
 
@@ -82,6 +85,7 @@ class PodConfig:
     otlp_endpoint: str | None = None
     proxy_cpu: str | None = None
     proxy_memory: str | None = None
+    proxy_workers: int | None = None
     native_sidecar: bool | None = None
 
 
@@ -104,6 +108,7 @@ def parse(annotations: Mapping[str, str]) -> PodConfig:
         otlp_endpoint=_checked(OTLP_ENDPOINT, get(OTLP_ENDPOINT), parse_endpoint),
         proxy_cpu=_checked(PROXY_CPU, get(PROXY_CPU), parse_quantity),
         proxy_memory=_checked(PROXY_MEMORY, get(PROXY_MEMORY), parse_quantity),
+        proxy_workers=_checked(PROXY_WORKERS, get(PROXY_WORKERS), parse_workers),
         native_sidecar=_checked(NATIVE_SIDECAR, get(NATIVE_SIDECAR), parse_bool),
     )
 
@@ -133,6 +138,12 @@ def parse_service_name(text: str) -> str:
     if not text.isprintable():
         raise ValueError(f"contains a control character: {text!r}")
     return text
+
+
+def parse_workers(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_WORKERS:
+        raise ValueError(f"must be a whole number from 1 to {MAX_WORKERS}, got {text!r}")
+    return int(text)
 
 
 def parse_ratio(text: str) -> float:

@@ -37,6 +37,7 @@ _ANNOTATION_OPTIONS = {
     "otlp-endpoint": ann.OTLP_ENDPOINT,
     "proxy-cpu": ann.PROXY_CPU,
     "proxy-memory": ann.PROXY_MEMORY,
+    "proxy-workers": ann.PROXY_WORKERS,
 }
 _DOCUMENT_START = re.compile(r"^---(?=\s|$)", re.MULTILINE)
 _YAML_SUFFIXES = (".yaml", ".yml", ".json")

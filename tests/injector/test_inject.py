@@ -8,8 +8,10 @@ from typing import Any
 import jsonpatch
 import pytest
 
+from injector import pod_annotations as ann
 from injector.patch import InjectOptions, inject, json_patch, service_name
 from injector.pod_annotations import AnnotationError
+from injector.sidecar import proxy_args, proxy_resources
 from proxy.cli import build_parser
 from proxy.opaque_ports import DEFAULT_OPAQUE_PORTS, parse_ports
 from tests.injector.helpers import assert_schema_valid, by_name, containers, load
@@ -144,6 +146,7 @@ def test_every_annotation_reaches_the_containers() -> None:
     proxy = container(pod, "tracecar-proxy")
     # opaque ports are relayed (and traced) by the proxy, not excluded from interception
     command = proxy["command"]
+    assert command[command.index("--workers") + 1] == "2"
     opaque = command[command.index("--opaque-ports") + 1]
     assert set(parse_ports(opaque)) == DEFAULT_OPAQUE_PORTS | {6379}
     variables = env(proxy)
@@ -151,11 +154,21 @@ def test_every_annotation_reaches_the_containers() -> None:
     assert variables["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.observability:4318"
     assert variables["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio"
     assert variables["OTEL_TRACES_SAMPLER_ARG"] == "0.25"
-    # a request above the default limit raises the limit with it
+    # a request above the default limit raises the limit with it; two workers, a larger memory limit
     assert proxy["resources"] == {
         "requests": {"cpu": "2500m", "memory": "128Mi"},
-        "limits": {"cpu": "2500m", "memory": "256Mi"},
+        "limits": {"cpu": "2500m", "memory": "384Mi"},
     }
+
+
+@pytest.mark.parametrize(
+    ("workers", "memory"),
+    [(None, ("64Mi", "256Mi")), (1, ("64Mi", "256Mi")), (3, ("144Mi", "576Mi")), (16, ("768Mi", "3072Mi"))],
+)
+def test_memory_grows_with_the_workers_unless_annotated(workers: int | None, memory: tuple[str, str]) -> None:
+    resources = proxy_resources(ann.PodConfig(proxy_workers=workers))
+    assert (resources["requests"]["memory"], resources["limits"]["memory"]) == memory
+    assert ("--workers" in proxy_args(ann.PodConfig(proxy_workers=workers))) == ((workers or 1) > 1)
 
 
 @pytest.mark.parametrize("pod", load("pods.yaml"), ids=lambda pod: pod["metadata"]["name"])

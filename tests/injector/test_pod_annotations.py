@@ -28,6 +28,7 @@ def test_every_annotation_parsed() -> None:
             ann.OTLP_ENDPOINT: "https://collector.observability:4318",
             ann.PROXY_CPU: "250m",
             ann.PROXY_MEMORY: "1.5Gi",
+            ann.PROXY_WORKERS: "4",
             ann.NATIVE_SIDECAR: "false",
         }
     )
@@ -42,6 +43,7 @@ def test_every_annotation_parsed() -> None:
         otlp_endpoint="https://collector.observability:4318",
         proxy_cpu="250m",
         proxy_memory="1.5Gi",
+        proxy_workers=4,
         native_sidecar=False,
     )
 
@@ -70,6 +72,10 @@ def test_include_star_means_all_and_empty_means_none() -> None:
         (ann.PROXY_CPU, "2 cores", "not a Kubernetes quantity"),
         (ann.PROXY_CPU, "0m", "greater than zero"),
         (ann.PROXY_MEMORY, "128MB", "not a Kubernetes quantity"),
+        (ann.PROXY_WORKERS, "0", "from 1 to 16"),
+        (ann.PROXY_WORKERS, "17", "from 1 to 16"),
+        (ann.PROXY_WORKERS, "+2", "from 1 to 16"),
+        (ann.PROXY_WORKERS, "\u0663", "from 1 to 16"),  # an Arabic-Indic three: a digit, not ASCII
         (ann.NATIVE_SIDECAR, "yes", 'must be "true" or "false"'),
     ],
 )
