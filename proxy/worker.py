@@ -195,7 +195,7 @@ async def run(
     state = AdminState(on_drain=proxy.drain, on_exit=stop.set)
     if admin and workers > 1:
         every_worker(state)
-    peers = worker_metrics.peer_names(workers) if admin and workers > 1 else None
+    peers = worker_metrics.peer_names(config.admin_port, workers) if admin and workers > 1 else None
     server = AdminServer(state, metrics.registry, port=config.admin_port, peers=peers) if admin else None
     metrics_server: asyncio.AbstractServer | None = None
     fallback = None if ebpf is None else make_runner(ebpf, pipeline.record, export.sampler, metrics.registry)
@@ -204,7 +204,7 @@ async def run(
         if server is not None:
             await server.start()
         if index > 0:
-            metrics_server = await worker_metrics.serve(metrics.registry, index)
+            metrics_server = await worker_metrics.serve(metrics.registry, config.admin_port, index)
         # Before dropping privileges: bpftrace needs root, and keeps it after the proxy lets go.
         if fallback is not None and await fallback.start():
             spawn(fallback.follow(), name="ebpf")

@@ -1,10 +1,13 @@
 """With `--workers N`, /metrics speaks for every worker, not just the one serving the admin port.
 
-Each other worker serves its registry's text on an abstract unix socket named for the supervisor
-and its index (abstract: no file to create or clean up, and reachable after the privilege drop; the
-network namespace bounds who can connect, as the pod IP bounds /metrics). At each scrape the admin
-worker reads them all and sums the samples (`proxy.metrics_merge`). A worker that does not answer
-in time (one being restarted) is left out of that scrape, and a comment line says so.
+Each other worker serves its registry's text on an abstract unix socket named for the admin port,
+the supervisor and its index (abstract: no file to create or clean up, and reachable after the
+privilege drop; the network namespace bounds who can connect, as the pod IP bounds /metrics). Two
+proxies in one network namespace have different admin ports, even when both supervisors are PID 1
+of their containers; a name taken all the same costs that worker's metrics, never the worker. At
+each scrape the admin worker reads them all and sums the samples (`proxy.metrics_merge`). A worker
+that does not answer in time (one being restarted) is left out of that scrape, and a comment line
+says so.
 """
 
 from __future__ import annotations
@@ -22,17 +25,18 @@ log = logging.getLogger("tracecar.metrics")
 READ_TIMEOUT_S = 1.0
 
 
-def socket_name(supervisor_pid: int, index: int) -> str:
-    return f"\0tracecar-metrics-{supervisor_pid}-{index}"
+def socket_name(admin_port: int, index: int) -> str:
+    return f"\0tracecar-metrics-{admin_port}-{os.getppid()}-{index}"
 
 
-def peer_names(workers: int) -> list[str]:
+def peer_names(admin_port: int, workers: int) -> list[str]:
     """The sockets of the other workers, as the admin worker (index 0) sees them."""
-    return [socket_name(os.getppid(), index) for index in range(1, workers)]
+    return [socket_name(admin_port, index) for index in range(1, workers)]
 
 
-async def serve(registry: Registry, index: int) -> asyncio.AbstractServer:
-    """Answer every connection with this worker's metrics text, then close it."""
+async def serve(registry: Registry, admin_port: int, index: int) -> asyncio.AbstractServer | None:
+    """Answer every connection with this worker's metrics text, then close it; None (and a log
+    line) if the name is taken."""
 
     async def answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(registry.render().encode())
@@ -40,8 +44,14 @@ async def serve(registry: Registry, index: int) -> asyncio.AbstractServer:
         writer.close()
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(socket_name(os.getppid(), index))  # uvloop refuses abstract names as a path
-    listener.listen(16)
+    name = socket_name(admin_port, index)
+    try:
+        listener.bind(name)  # by hand: uvloop refuses abstract names as a path
+        listener.listen(16)
+    except OSError as error:
+        listener.close()
+        log.warning("worker %d serves no metrics: %r: %s", index, name[1:], error)
+        return None
     return await asyncio.start_unix_server(answer, sock=listener)
 
 

@@ -7,6 +7,8 @@ import uvloop
 from proxy.metrics import Registry
 from proxy.worker_metrics import gathered, peer_names, serve
 
+PORT = 15000
+
 
 def registry(requests: int) -> Registry:
     made = Registry()
@@ -16,10 +18,12 @@ def registry(requests: int) -> Registry:
 
 def test_a_served_worker_is_summed_and_a_silent_one_is_named() -> None:
     async def scrape() -> tuple[str, str]:
-        server = await serve(registry(4), 1)  # worker 1 of this test's "supervisor" (our parent)
+        server = await serve(registry(4), PORT, 1)  # worker 1 of this test's "supervisor" (our parent)
+        assert server is not None
         try:
-            both = await gathered(registry(3), peer_names(2))
-            with_a_missing_one = await gathered(registry(3), peer_names(3))
+            assert await serve(registry(5), PORT, 1) is None  # the name is taken: no metrics, no crash
+            both = await gathered(registry(3), peer_names(PORT, 2))
+            with_a_missing_one = await gathered(registry(3), peer_names(PORT, 3))
         finally:
             server.close()
         return both, with_a_missing_one
