@@ -12,7 +12,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 # Loaded here, before the worker drops privileges: `proxy.observers.observer_for` imports it lazily
@@ -101,11 +101,12 @@ def tcp_recorder(metrics: ProxyMetrics, connection: TcpConnection) -> None:
     )
 
 
-def every_worker(state: AdminState) -> None:
+def every_worker(
+    drain: Callable[[], Awaitable[None]], exit_: Callable[[], None]
+) -> tuple[Callable[[], Awaitable[None]], Callable[[], None]]:
     """/drain and /quitquitquit reach the admin worker only: it has the supervisor pass them on (as
     DRAIN_SIGNAL and SIGTERM) to every worker, which then drains, or drains and exits, as it does;
     the supervisor restarts no worker once told to stop."""
-    drain, exit_ = state.on_drain, state.on_exit
 
     async def drain_all() -> None:
         os.kill(os.getppid(), DRAIN_SIGNAL)
@@ -115,7 +116,7 @@ def every_worker(state: AdminState) -> None:
         os.kill(os.getppid(), signal.SIGTERM)
         exit_()
 
-    state.on_drain, state.on_exit = drain_all, exit_all
+    return drain_all, exit_all
 
 
 def watch_pool(series: DirectionMetrics, pool: Pool) -> None:
@@ -165,7 +166,6 @@ async def run(
     config: ProxyConfig,
     export: ExportConfig,
     routes: Routes,
-    admin: bool = True,
     ebpf: EbpfConfig | None = None,
     *,
     index: int = 0,
@@ -173,10 +173,11 @@ async def run(
 ) -> None:
     """Serve until SIGTERM, SIGINT or /quitquitquit; then drain connections, flush spans, return.
 
-    `admin`: serve the admin listener from this worker (with --workers, only the first does).
     `ebpf`: also run the eBPF fallback for the connections the proxy does not see.
-    `index` of `workers`: the others serve their metrics to the admin worker (proxy.worker_metrics).
+    `index` of `workers`: the first serves the admin listener, the others serve their metrics to it
+    (proxy.worker_metrics).
     """
+    admin = index == 0
     pipeline = SpanPipeline(make_exporter(export), export.max_queue, export.max_batch, export.interval_s)
     metrics = ProxyMetrics()
     finished = exchange_recorder(pipeline, routes, metrics, config.redact_query_keys)
@@ -192,10 +193,13 @@ async def run(
     watch(metrics, proxy, pipeline)
     watch_descriptors(proxy)
     stop = asyncio.Event()
-    state = AdminState(on_drain=proxy.drain, on_exit=stop.set)
+    on_drain: Callable[[], Awaitable[None]] = proxy.drain
+    on_exit: Callable[[], None] = stop.set
+    peers: list[str] | None = None
     if admin and workers > 1:
-        every_worker(state)
-    peers = worker_metrics.peer_names(config.admin_port, workers) if admin and workers > 1 else None
+        on_drain, on_exit = every_worker(on_drain, on_exit)
+        peers = worker_metrics.peer_names(config.admin_port, workers)
+    state = AdminState(on_drain=on_drain, on_exit=on_exit)
     server = AdminServer(state, metrics.registry, port=config.admin_port, peers=peers) if admin else None
     metrics_server: asyncio.AbstractServer | None = None
     fallback = None if ebpf is None else make_runner(ebpf, pipeline.record, export.sampler, metrics.registry)

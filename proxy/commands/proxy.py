@@ -224,7 +224,7 @@ def _run_loop(
 
     from proxy import worker  # noqa: PLC0415
 
-    uvloop.run(worker.run(config, export, routes, index == 0, fallback, index=index, workers=workers))
+    uvloop.run(worker.run(config, export, routes, fallback, index=index, workers=workers))
 
 
 def _keys(listed: str) -> frozenset[str]:
