@@ -121,8 +121,13 @@ def test_malformed_trailers_reset_the_stream_and_its_span_says_why(
     client: RawClient, proxy: RunningProxy
 ) -> None:
     unary = [(n, b"/demo.Echo/Unary" if n == b":path" else v) for n, v in GRPC_HEAD]
-    client.send(client.headers(1, unary) + DataFrame(1, b"\0\0\0\0\2hi").serialize())
-    client.send(client.headers(1, [(b"X-Upper", b"v")], end_stream=True))  # names are lower case
+    # One write: the trailers (names must be lower case) reach the proxy before the server can answer
+    # the message and end the stream itself (an RST_STREAM NO_ERROR after its response).
+    client.send(
+        client.headers(1, unary)
+        + DataFrame(1, b"\0\0\0\0\2hi").serialize()
+        + client.headers(1, [(b"X-Upper", b"v")], end_stream=True)
+    )
     assert client.ending() == ("rst", PROTOCOL_ERROR)
     wait_until(
         lambda: [e for e in proxy.exchanges if e.error_type == "malformed_request"],
