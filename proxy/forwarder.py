@@ -271,6 +271,8 @@ class Downstream(asyncio.Protocol):
             self._reject(error)
 
     def _start_request(self) -> bool:
+        if not self.buffer:  # the usual case after a response: nothing pipelined
+            return False
         end = head_end(self.buffer, 0, self.scanned, self.listener.limits.max_head_bytes)
         if end < 0:  # no pause for the buffer bound: head_end refuses a head over its own limit
             self.scanned = len(self.buffer)

@@ -103,10 +103,8 @@ def _common_attributes(exchange: Exchange) -> list[Attribute]:
     request = exchange.request
     version = "2" if exchange.http2 else "1.0" if request.http10 else "1.1"
     attributes: list[Attribute] = [("network.protocol.version", version)]
-    for name, value in request.headers:
-        if name.lower() == b"user-agent":
-            attributes.append(("user_agent.original", value[:MAX_ATTRIBUTE_CHARS].decode("latin-1")))
-            break
+    if request.user_agent:
+        attributes.append(("user_agent.original", request.user_agent[:MAX_ATTRIBUTE_CHARS].decode("latin-1")))
     if exchange.status:
         attributes.append(("http.response.status_code", exchange.status))
     attributes.append(("http.request.body.size", exchange.request_bytes))

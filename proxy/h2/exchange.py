@@ -57,6 +57,7 @@ def request_head(headers: list[Header]) -> RequestHead:
             regular.append((name, value))
     head = RequestHead(method, path or b"/", regular, False, b"")
     head.host = authority or next((v for n, v in regular if n == b"host"), b"")
+    head.user_agent = next((v for n, v in regular if n == b"user-agent"), b"")
     return head
 
 
