@@ -58,7 +58,12 @@ _TARGET = re.compile(
 )
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 _CODING_THEN_SPACE = re.compile(rb"\r\ntransfer-encoding:[^\r\n]*[ \t]\r\n", re.IGNORECASE)
-_DIGITS = re.compile(rb"[0-9]{1,18}")
+# Status lines and Host values repeat (a service answers with a handful of statuses; a connection
+# names one host): each distinct one is checked once. A full cache starts over, so hostile variety
+# costs the check it would have cost anyway and a bounded amount of memory.
+_MAX_REMEMBERED = 256
+_STATUS_LINES: dict[bytes, tuple[int, bytes, bool]] = {}  # line -> (status, reason, HTTP/1.0)
+_HOSTS: set[bytes] = set()
 
 # Lower-case names whose values decide framing or connection handling.
 CONTENT_LENGTH = b"content-length"
@@ -176,18 +181,42 @@ def parse_request(raw: bytes) -> RequestHead:
 
 def parse_response(raw: bytes) -> ResponseHead:
     line_end = raw.find(b"\r\n")
-    match = _STATUS_LINE.fullmatch(raw, 0, line_end) if raw.endswith(b"\r\n\r\n") else None
-    if match is None:
+    if line_end < 0 or not raw.endswith(b"\r\n\r\n"):
         raise BadRequest(f"malformed status line {raw[: line_end if line_end >= 0 else None][:200]!r}")
-    major, minor, status, reason = match.groups()
-    if major != b"1":
-        raise BadRequest(f"HTTP/{major.decode()}.{minor.decode()} response on an HTTP/1 connection")
-    head = ResponseHead(int(status), reason or b"", minor == b"0", raw, line_end + 2)
+    status, reason, http10 = _status_line(raw[:line_end])
+    head = ResponseHead(status, reason, http10, raw, line_end + 2)
     _apply_framing(head, _framing_fields(raw, line_end + 2), is_request=False)
     if head.chunked and _CODING_THEN_SPACE.search(raw):
         # The head goes downstream as received, and llhttp takes "chunked<HTAB>" as not chunked.
         raise BadRequest("whitespace after the final transfer coding of a response")
     return head
+
+
+def _status_line(line: bytes) -> tuple[int, bytes, bool]:
+    known = _STATUS_LINES.get(line)
+    if known is not None:
+        return known
+    match = _STATUS_LINE.fullmatch(line)
+    if match is None:
+        raise BadRequest(f"malformed status line {line[:200]!r}")
+    major, minor, status, reason = match.groups()
+    if major != b"1":
+        raise BadRequest(f"HTTP/{major.decode()}.{minor.decode()} response on an HTTP/1 connection")
+    if len(_STATUS_LINES) >= _MAX_REMEMBERED:
+        _STATUS_LINES.clear()
+    parsed = _STATUS_LINES[line] = (int(status), reason or b"", minor == b"0")
+    return parsed
+
+
+def _valid_host(host: bytes) -> bool:
+    if host in _HOSTS:
+        return True
+    if _HOST_VALUE.fullmatch(host) is None:
+        return False
+    if len(_HOSTS) >= _MAX_REMEMBERED:
+        _HOSTS.clear()
+    _HOSTS.add(host)
+    return True
 
 
 def _check_target(method: bytes, target: bytes) -> None:
@@ -277,7 +306,7 @@ def _apply_request_fields(head: RequestHead) -> None:
         raise BadRequest("more than one Host header (RFC 9112 section 3.2)")
     if not hosts and not head.http10:
         raise BadRequest("HTTP/1.1 request without Host (RFC 9112 section 3.2)")
-    if _HOST_VALUE.fullmatch(head.host) is None:
+    if not _valid_host(head.host):
         raise BadRequest(f"invalid Host {head.host[:100]!r} (RFC 9112 section 3.2)")
     _check_tunnel_content(head)
 
@@ -346,7 +375,8 @@ def _apply_transfer_coding(head: Head, codings: list[bytes], has_length: bool, i
 def _content_length(values: list[bytes]) -> int:
     """RFC 9112 section 6.3: identical repeats are one value; anything else is invalid framing."""
     first = values[0]
-    if _DIGITS.fullmatch(first) is None or any(value != first for value in values):
+    # bytes.isdigit() is ASCII digits only; 18 digits fit in an int64 whatever they are.
+    if not first.isdigit() or len(first) > 18 or any(value != first for value in values):
         raise BadRequest(f"invalid or conflicting Content-Length {b', '.join(values)[:100]!r}")
     return int(first)
 

@@ -15,6 +15,9 @@ from proxy.http1.errors import HttpError
 from proxy.http1.head import (
     _CODING_THEN_SPACE,
     _FIELDS,
+    _HOSTS,
+    _MAX_REMEMBERED,
+    _STATUS_LINES,
     MAX_EMPTY_LINES,
     MAX_HEAD_BYTES,
     MAX_HEADERS,
@@ -875,3 +878,21 @@ def test_request_fields_are_split_as_the_full_field_grammar_splits_them(
     assert parsed.headers == _FIELDS.findall(raw, raw.index(b"\r\n") + 2, len(raw) - 2)
     agents = [value for name, _, value, _ in fields if name.lower() == b"user-agent" and value]
     assert parsed.user_agent == (agents[0] if agents else b"")
+
+
+def test_remembered_status_lines_and_hosts_stay_bounded_and_answer_as_parsed() -> None:
+    """Each distinct status line and Host value is checked once; hostile variety cannot grow the memory."""
+    for number in range(2 * _MAX_REMEMBERED):
+        parsed = response(b"Content-Length: 0", line=b"HTTP/1.1 200 R%d" % number)
+        assert (parsed.status, parsed.reason) == (200, b"R%d" % number)
+        assert request(b"Host: h%d.example" % number).host == b"h%d.example" % number
+        assert len(_STATUS_LINES) <= _MAX_REMEMBERED and len(_HOSTS) <= _MAX_REMEMBERED
+    again = response(b"Content-Length: 0", line=b"HTTP/1.0 404 Not Found")
+    assert (again.status, again.reason, again.http10) == (404, b"Not Found", True)
+    assert response(b"Content-Length: 0", line=b"HTTP/1.0 404 Not Found").http10
+    for line in (b"HTTP/1.1 200 \x00", b"HTTP/2.0 200 OK", b"HTTP/1.1 99 Low"):
+        with pytest.raises(HttpError):
+            response(b"Content-Length: 0", line=line)
+        assert line not in _STATUS_LINES
+    refused(head(b"Host: bad host"))
+    assert b"bad host" not in _HOSTS
