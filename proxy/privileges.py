@@ -7,6 +7,8 @@ import encodings.idna  # noqa: F401 - see drop_to
 import logging
 import os
 
+from proxy.parent_death import die_with_parent, parent_death_signal
+
 log = logging.getLogger("tracecar.privileges")
 
 
@@ -28,7 +30,11 @@ def drop_to(uid: int, gid: int) -> None:
     """
     if os.geteuid() == uid:
         return
+    # A change of credentials clears the parent-death signal (prctl(2)): a worker asks again.
+    signum, parent = parent_death_signal(), os.getppid()
     os.setgroups([])
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
+    if signum:
+        die_with_parent(parent, signum)
     log.info("running as uid %d gid %d", uid, gid)

@@ -1,7 +1,8 @@
 """`--workers N`: N forked worker processes sharing the listening ports through SO_REUSEPORT.
 
 The parent only supervises: it restarts a worker that dies unexpectedly (slowing down if one keeps
-dying) and passes SIGTERM/SIGINT on, then waits for every worker to drain. DRAIN_SIGNAL (the admin
+dying) and passes SIGTERM/SIGINT on, then waits for every worker to drain. A worker whose supervisor
+dies gets SIGTERM from the kernel, and drains. DRAIN_SIGNAL (the admin
 worker's /drain) it passes on too, without stopping.
 """
 
@@ -13,6 +14,8 @@ import signal
 import time
 from collections.abc import Callable
 from types import FrameType
+
+from proxy.parent_death import die_with_parent
 
 log = logging.getLogger("tracecar.supervisor")
 
@@ -51,6 +54,7 @@ def supervise(workers: int, work: Callable[[int], int]) -> int:
 
 
 def _start(work: Callable[[int], int], index: int) -> int:
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -58,6 +62,7 @@ def _start(work: Callable[[int], int], index: int) -> int:
         signal.signal(DRAIN_SIGNAL, signal.SIG_IGN)  # until the worker's loop handles it: never fatal
         code = 1
         try:
+            die_with_parent(parent)  # after the handlers: the supervisor's would signal the siblings
             code = work(index)
         finally:
             os._exit(code)

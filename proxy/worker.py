@@ -102,21 +102,28 @@ def tcp_recorder(metrics: ProxyMetrics, connection: TcpConnection) -> None:
 
 
 def every_worker(
-    drain: Callable[[], Awaitable[None]], exit_: Callable[[], None]
+    drain: Callable[[], Awaitable[None]], exit_: Callable[[], None], supervisor: int
 ) -> tuple[Callable[[], Awaitable[None]], Callable[[], None]]:
-    """/drain and /quitquitquit reach the admin worker only: it has the supervisor pass them on (as
-    DRAIN_SIGNAL and SIGTERM) to every worker, which then drains, or drains and exits, as it does;
-    the supervisor restarts no worker once told to stop."""
+    """/drain and /quitquitquit reach the admin worker only: it has the `supervisor` (its parent's
+    pid) pass them on (as DRAIN_SIGNAL and SIGTERM) to every worker, which then drains, or drains and
+    exits, as it does; the supervisor restarts no worker once told to stop."""
 
     async def drain_all() -> None:
-        os.kill(os.getppid(), DRAIN_SIGNAL)
+        _tell(supervisor, DRAIN_SIGNAL)
         await drain()
 
     def exit_all() -> None:
-        os.kill(os.getppid(), signal.SIGTERM)
         exit_()
+        _tell(supervisor, signal.SIGTERM)
 
     return drain_all, exit_all
+
+
+def _tell(supervisor: int, signum: int) -> None:
+    # Orphaned (the supervisor killed: the kernel's SIGTERM is why this worker is exiting), the
+    # parent is now init or a container's first process, which must not get the signal.
+    if os.getppid() == supervisor:
+        os.kill(supervisor, signum)
 
 
 def watch_pool(series: DirectionMetrics, pool: Pool) -> None:
@@ -197,7 +204,7 @@ async def run(
     on_exit: Callable[[], None] = stop.set
     peers: list[str] | None = None
     if admin and workers > 1:
-        on_drain, on_exit = every_worker(on_drain, on_exit)
+        on_drain, on_exit = every_worker(on_drain, on_exit, os.getppid())
         peers = worker_metrics.peer_names(config.admin_port, workers)
     state = AdminState(on_drain=on_drain, on_exit=on_exit)
     server = AdminServer(state, metrics.registry, port=config.admin_port, peers=peers) if admin else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import http.client
 import os
 import signal
@@ -14,9 +15,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.test_w3c_through_sidecar import free_port, wait_listening
 
 ROOT = Path(__file__).resolve().parents[2]
+_PR_SET_CHILD_SUBREAPER = 36
 
 
 def children(pid: int) -> list[int]:
@@ -56,7 +60,7 @@ class TwoWorkers:
 
 
 @contextlib.contextmanager
-def two_workers() -> Iterator[TwoWorkers]:
+def two_workers(*extra: str) -> Iterator[TwoWorkers]:
     """`tracecar proxy --workers 2` in front of a real application, both listening."""
     app_port, inbound, outbound, admin = (free_port() for _ in range(4))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OTEL_TRACES_EXPORTER": "none"}
@@ -64,7 +68,7 @@ def two_workers() -> Iterator[TwoWorkers]:
     proxy = subprocess.Popen(
         [sys.executable, "-m", "proxy.cli", "proxy", "--workers", "2", "--no-ipv6",
          "--upstream", f"127.0.0.1:{app_port}", "--inbound-port", str(inbound),
-         "--outbound-port", str(outbound), "--admin-port", str(admin)],
+         "--outbound-port", str(outbound), "--admin-port", str(admin), *extra],
         env=env, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -142,3 +146,50 @@ def test_drain_reaches_every_worker_and_quitquitquit_ends_them_all() -> None:
         assert post(started.admin, "/quitquitquit") == 200
         assert started.proxy.wait(timeout=30) == 0  # no worker restarted: the whole sidecar ended
         assert children(started.proxy.pid) == []
+
+
+def gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"  # exited; its new parent (init here) has not reaped it yet
+
+
+@contextlib.contextmanager
+def adopting_orphans() -> Iterator[list[int]]:
+    """This process as a child subreaper (prctl(2)): orphaned workers become its children, as they
+    would a container's first process, and a signal they send their parent lands here, recorded."""
+    received: list[int] = []
+    libc = ctypes.CDLL(None, use_errno=True)
+    previous = {
+        signum: signal.signal(signum, lambda got, frame: received.append(got))
+        for signum in (signal.SIGTERM, signal.SIGUSR2)
+    }
+    assert libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    try:
+        yield received
+    finally:
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@pytest.mark.parametrize("extra", [(), ("--run-as", "1337")], ids=["root", "dropped-privileges"])
+def test_workers_end_when_the_supervisor_is_killed(extra: tuple[str, ...]) -> None:
+    """SIGKILL leaves the supervisor no time to pass anything on: the kernel tells the workers (a
+    worker that changed its credentials, which clears the request, asked again), they exit, and
+    none signals the process that adopted it (the admin worker's /drain path signals its parent)."""
+    with adopting_orphans() as received, two_workers(*extra) as started:
+        assert get(started.inbound) == 200
+        started.proxy.kill()
+        started.proxy.wait()
+        deadline = time.monotonic() + 15
+        while not all(gone(pid) for pid in started.workers):
+            assert time.monotonic() < deadline, "workers outlived their supervisor"
+            time.sleep(0.05)
+        for pid in started.workers:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        assert refused(started.inbound)
+        assert received == []
