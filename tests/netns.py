@@ -113,14 +113,17 @@ class Pod:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # its own process group: `stop_processes` ends its children too
         )
         self.processes.append(proc)
         return proc
 
     def stop_processes(self) -> None:
+        """Kill each process with whatever it started: a child left holding the output pipes (say the
+        proxy a killed `tracecar sidecar` ran) would keep `communicate` waiting for ever."""
         for proc in self.processes:
-            if proc.poll() is None:
-                proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
         self.processes.clear()
 

@@ -74,15 +74,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="when started as root, continue as this user once listening (use the --proxy-uid of init)",
     )
     add("--drain-grace", type=float, default=20.0, metavar="SECONDS", help="SIGTERM drain time (default 20)")
-    add("--connect-timeout", type=float, default=5.0, metavar="SECONDS", help="upstream connect (default 5)")
-    add(
-        "--response-timeout",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="from the end of a request to the response head; past it the client gets 504 (default 60)",
-    )
-    _add_limits(add)
+    add_limits(add)
     add(
         "--opaque-ports",
         default=OPAQUE_PORTS_DEFAULT,
@@ -103,8 +95,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(run=run)
 
 
-def _add_limits(add: Callable[..., object]) -> None:
-    """Defaults are repeated from proxy.limits and proxy.pool, which `tracecar --help` does not import."""
+# The options `add_limits` adds: `tracecar sidecar` takes them too and passes them on.
+LIMIT_OPTIONS = (
+    "--connect-timeout",
+    "--response-timeout",
+    "--max-header-bytes",
+    "--request-header-timeout",
+    "--idle-timeout",
+    "--tcp-idle-timeout",
+    "--redact-query-keys",
+    "--upstream-idle-timeout",
+)
+
+
+def add_limits(add: Callable[..., object]) -> None:
+    """Timeouts and limits (LIMIT_OPTIONS). Defaults are repeated from proxy.limits and proxy.pool,
+    which `tracecar --help` does not import."""
+    add("--connect-timeout", type=float, default=5.0, metavar="SECONDS", help="upstream connect (default 5)")
+    add(
+        "--response-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="from the end of a request to the response head; past it the client gets 504 (default 60)",
+    )
     add(
         "--max-header-bytes",
         type=int,

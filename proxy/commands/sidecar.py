@@ -16,7 +16,7 @@ import sys
 from types import FrameType
 
 from proxy.commands import ebpf, init
-from proxy.commands.proxy import OPAQUE_PORTS_DEFAULT
+from proxy.commands.proxy import LIMIT_OPTIONS, OPAQUE_PORTS_DEFAULT, add_limits
 
 HELP = "init + proxy in one process tree, for Docker network mode (run as root with NET_ADMIN)"
 
@@ -46,6 +46,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="SECONDS",
         help="silent clients go opaque after (default 10)",
     )
+    add_limits(add)
     add("--ebpf", action="store_true", help="also run the eBPF fallback for traffic the rules exclude")
     ebpf.add_fallback_options(parser)
     parser.set_defaults(run=run)
@@ -100,9 +101,15 @@ def _proxy_command(args: argparse.Namespace) -> list[str]:
         "--opaque-ports", args.opaque_ports,
         "--detect-timeout", args.detect_timeout,
         *[option for route in args.route for option in ("--route", route)],
+        *_limit_options(args),
         *([] if args.ipv6 else ["--no-ipv6"]),
         *(_ebpf_options(args) if args.ebpf else []),
     ]  # fmt: skip
+
+
+def _limit_options(args: argparse.Namespace) -> list[str]:
+    """Every timeout and limit, as given or defaulted here (the same defaults as the proxy's)."""
+    return [part for flag in LIMIT_OPTIONS for part in (flag, str(getattr(args, flag[2:].replace("-", "_"))))]
 
 
 def _ebpf_options(args: argparse.Namespace) -> list[str]:

@@ -38,8 +38,9 @@ def test_sidecar_traces_then_cleans_up() -> None:
         assert server.stdout is not None and server.stdout.readline().strip() == "ready"
         variables = [f"{k}={v}" for k, v in {**env, "OTEL_TRACES_EXPORTER": "console"}.items()]
         sidecar = app.spawn(
-            "env", *variables, sys.executable, "-m", "proxy.cli", "sidecar", "--drain-grace", "5"
-        )
+            "env", *variables, sys.executable, "-m", "proxy.cli", "sidecar", "--drain-grace", "5",
+            "--max-header-bytes", "4096",
+        )  # fmt: skip
         deadline = time.monotonic() + 15
         while ":15006 " not in app.run("ss", "-ltnH").stdout:
             assert time.monotonic() < deadline and sidecar.poll() is None, "sidecar did not start"
@@ -49,6 +50,13 @@ def test_sidecar_traces_then_cleans_up() -> None:
         answer = json.loads(client.run("curl", "-sS", f"http://{link.b.address(4)}:8080/orders/7").stdout)
         traceparent = answer["seen"]["traceparent"]
         assert traceparent is not None  # the request went through the sidecar
+        # The sidecar passes its limits on: a head over 4 KiB is refused (the proxy's default is 64 KiB).
+        big = client.run(
+            "curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}",
+            "-H", "X-Big: " + "x" * 8000,
+            f"http://{link.b.address(4)}:8080/big",
+        )  # fmt: skip
+        assert big.stdout == "431"
 
         sidecar.send_signal(signal.SIGTERM)
         out, err = sidecar.communicate(timeout=30)
