@@ -67,6 +67,7 @@ class Pod:
     role: str
     interfaces: list[Interface] = field(default_factory=list)
     processes: list[subprocess.Popen[str]] = field(default_factory=list)
+    groups: set[int] = field(default_factory=set)  # the processes `spawn` started, each leading a group
 
     def argv(self, *command: str, uid: int | None = None) -> list[str]:
         """`command` run inside the namespace, as `uid` if given (the program must be readable)."""
@@ -116,16 +117,21 @@ class Pod:
             start_new_session=True,  # its own process group: `stop_processes` ends its children too
         )
         self.processes.append(proc)
+        self.groups.add(proc.pid)
         return proc
 
     def stop_processes(self) -> None:
-        """Kill each process with whatever it started: a child left holding the output pipes (say the
-        proxy a killed `tracecar sidecar` ran) would keep `communicate` waiting for ever."""
+        """Kill each process, and what `spawn`ed ones started: a child left holding the output pipes
+        (say the proxy a killed `tracecar sidecar` ran) would keep `communicate` waiting for ever."""
         for proc in self.processes:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            if proc.pid in self.groups:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            if proc.poll() is None:
+                proc.kill()
             proc.communicate()
         self.processes.clear()
+        self.groups.clear()
 
 
 class Topology:
