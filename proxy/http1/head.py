@@ -1,10 +1,9 @@
 """Request and response heads (RFC 9112 sections 2-5): parse strictly, keep names, values and order.
 
-The whole field section is validated in three C-level passes (its bytes by a translation table, its
-lines' shape by a regular expression, its line ends by counting) and split by one more, so a head
-costs no Python loop per line. Anything the grammar does not allow
-(bare LF, obs-fold, whitespace before the colon, control characters) is refused: lenient parsing of
-framing is what request smuggling feeds on.
+The whole field section is validated by one regular expression (one character class per value) and
+split by another, so a head costs a few C-level passes instead of a Python loop per line. Anything the
+grammar does not allow (bare LF, obs-fold, whitespace before the colon, control characters) is
+refused: lenient parsing of framing is what request smuggling feeds on.
 """
 
 from __future__ import annotations
