@@ -1,9 +1,9 @@
 """`--workers N`: N forked worker processes sharing the listening ports through SO_REUSEPORT.
 
 The parent only supervises: it restarts a worker that dies unexpectedly (slowing down if one keeps
-dying) and passes SIGTERM/SIGINT on, then waits for every worker to drain. A worker whose supervisor
-dies gets SIGTERM from the kernel, and drains. DRAIN_SIGNAL (the admin
-worker's /drain) it passes on too, without stopping.
+dying) and passes SIGTERM/SIGINT on, then waits for every worker to drain. DRAIN_SIGNAL (the admin
+worker's /drain) it passes on too, without stopping. A worker whose supervisor dies gets SIGTERM from
+the kernel, and drains.
 """
 
 from __future__ import annotations

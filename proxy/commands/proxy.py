@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from propagation import ConfigError
 from proxy.commands import ebpf
@@ -95,22 +95,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(run=run)
 
 
-# The options `add_limits` adds: `tracecar sidecar` takes them too and passes them on.
-LIMIT_OPTIONS = (
-    "--connect-timeout",
-    "--response-timeout",
-    "--max-header-bytes",
-    "--request-header-timeout",
-    "--idle-timeout",
-    "--tcp-idle-timeout",
-    "--redact-query-keys",
-    "--upstream-idle-timeout",
-)
+def add_limits(add_argument: Callable[..., argparse.Action]) -> list[argparse.Action]:
+    """Timeouts and limits; returns the options added (`tracecar sidecar` takes them too and passes
+    them on). Defaults are repeated from proxy.limits and proxy.pool, which `tracecar --help` does not
+    import."""
+    added: list[argparse.Action] = []
 
+    def add(*flags: str, **options: Any) -> None:
+        added.append(add_argument(*flags, **options))
 
-def add_limits(add: Callable[..., object]) -> None:
-    """Timeouts and limits (LIMIT_OPTIONS). Defaults are repeated from proxy.limits and proxy.pool,
-    which `tracecar --help` does not import."""
     add("--connect-timeout", type=float, default=5.0, metavar="SECONDS", help="upstream connect (default 5)")
     add(
         "--response-timeout",
@@ -161,6 +154,7 @@ def add_limits(add: Callable[..., object]) -> None:
         metavar="SECONDS",
         help="an idle pooled upstream connection is closed after this (default 60)",
     )
+    return added
 
 
 def _redact_default() -> str:

@@ -16,7 +16,7 @@ import sys
 from types import FrameType
 
 from proxy.commands import ebpf, init
-from proxy.commands.proxy import LIMIT_OPTIONS, OPAQUE_PORTS_DEFAULT, add_limits
+from proxy.commands.proxy import OPAQUE_PORTS_DEFAULT, add_limits
 
 HELP = "init + proxy in one process tree, for Docker network mode (run as root with NET_ADMIN)"
 
@@ -46,10 +46,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="SECONDS",
         help="silent clients go opaque after (default 10)",
     )
-    add_limits(add)
+    limits = [(action.option_strings[0], action.dest) for action in add_limits(add)]
     add("--ebpf", action="store_true", help="also run the eBPF fallback for traffic the rules exclude")
     ebpf.add_fallback_options(parser)
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, limits=limits)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,7 +109,7 @@ def _proxy_command(args: argparse.Namespace) -> list[str]:
 
 def _limit_options(args: argparse.Namespace) -> list[str]:
     """Every timeout and limit, as given or defaulted here (the same defaults as the proxy's)."""
-    return [part for flag in LIMIT_OPTIONS for part in (flag, str(getattr(args, flag[2:].replace("-", "_"))))]
+    return [part for flag, dest in args.limits for part in (flag, str(getattr(args, dest)))]
 
 
 def _ebpf_options(args: argparse.Namespace) -> list[str]:
