@@ -69,6 +69,8 @@ CONTENT_LENGTH = b"content-length"
 TRANSFER_ENCODING = b"transfer-encoding"
 CONNECTION = b"connection"
 USER_AGENT = b"user-agent"
+H2C = b"h2c"
+_H2C_OPTIONS = frozenset((b"upgrade", b"http2-settings"))  # the fields and options of an h2c upgrade
 # Lower-case names a request's parse reads: framing, connection handling, and the span's user agent.
 _REQUEST_READS = frozenset(
     (CONTENT_LENGTH, TRANSFER_ENCODING, CONNECTION, b"upgrade", b"expect", b"host", USER_AGENT)
@@ -299,7 +301,7 @@ def _apply_request_fields(head: RequestHead) -> None:
             framing.append((key, value))
     _apply_framing(head, framing, is_request=True)
     if b"upgrade" in head.connection:
-        head.upgrade = upgrade
+        _apply_upgrade(head, upgrade)
     # RFC 9112 section 3.2: 400 for a missing Host (HTTP/1.1), several Host lines, or an invalid value.
     if hosts > 1:
         raise BadRequest("more than one Host header (RFC 9112 section 3.2)")
@@ -308,6 +310,38 @@ def _apply_request_fields(head: RequestHead) -> None:
     if not _valid_host(head.host):
         raise BadRequest(f"invalid Host {head.host[:100]!r} (RFC 9112 section 3.2)")
     _check_tunnel_content(head)
+
+
+def _apply_upgrade(head: RequestHead, upgrade: bytes) -> None:
+    """RFC 9110 section 7.8: Upgrade counts only with the "upgrade" option (the caller checks that)."""
+    if upgrade.strip(b" \t").lower() == H2C:
+        _drop_h2c_upgrade(head)
+    else:
+        head.upgrade = upgrade
+
+
+def _drop_h2c_upgrade(head: RequestHead) -> None:
+    """An upgrade to HTTP/2 over cleartext (RFC 7540 section 3.2) goes upstream as plain HTTP/1.1.
+
+    Followed, the connection would become a tunnel of HTTP/2 the proxy cannot see into: every later
+    request on it would be missing from the trace. Upgrade, HTTP2-Settings and their Connection
+    options are hop-by-hop (RFC 9110 section 7.6.1), so a proxy may drop them, and a client must carry
+    on with HTTP/1.1 when no 101 comes (RFC 9110 section 7.8); Envoy does the same. RFC 9113 deprecates
+    this upgrade; clients that want HTTP/2 in cleartext send its preface, which the sidecar traces.
+    """
+    fields: list[Header] = []
+    for name, value in head.headers:
+        key = name.lower()
+        if key == CONNECTION:
+            options = [
+                option for option in value.split(b",") if option.strip(b" \t").lower() not in _H2C_OPTIONS
+            ]
+            if options:
+                fields.append((name, b",".join(options).strip(b" \t")))
+        elif key not in _H2C_OPTIONS:
+            fields.append((name, value))
+    head.headers = fields
+    head.connection = [option for option in head.connection if option not in _H2C_OPTIONS]
 
 
 def _check_tunnel_content(head: RequestHead) -> None:

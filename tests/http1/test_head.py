@@ -596,6 +596,52 @@ def test_upgrade_needs_connection_upgrade(fields: tuple[bytes, ...], upgrade: by
     assert request(*fields).upgrade == upgrade
 
 
+H2C_UPGRADE = (b"Connection: Upgrade, HTTP2-Settings", b"Upgrade: h2c", b"HTTP2-Settings: AAMAAABkAAQAAP__")
+
+
+@pytest.mark.parametrize(
+    ("fields", "forwarded"),
+    [
+        (H2C_UPGRADE, [(b"Host", b"example.com")]),
+        (
+            (
+                b"User-Agent: curl/8",
+                b"connection: keep-alive, upgrade,http2-settings",
+                b"upgrade: H2C ",
+                b"Accept: */*",
+            ),
+            [
+                (b"Host", b"example.com"),
+                (b"User-Agent", b"curl/8"),
+                (b"connection", b"keep-alive"),
+                (b"Accept", b"*/*"),
+            ],
+        ),
+        # Connection without "upgrade": not an upgrade request, so nothing to drop.
+        (
+            (b"Connection: keep-alive", b"Upgrade: h2c"),
+            [(b"Host", b"example.com"), (b"Connection", b"keep-alive"), (b"Upgrade", b"h2c")],
+        ),
+    ],
+)
+def test_an_h2c_upgrade_goes_on_as_http1(
+    fields: tuple[bytes, ...], forwarded: list[tuple[bytes, bytes]]
+) -> None:
+    """RFC 7540 section 3.2: followed, the upgrade would hide the connection's later requests in a tunnel."""
+    parsed = request(*fields)
+    assert parsed.headers == forwarded
+    assert parsed.upgrade == b""
+    assert b"upgrade" not in parsed.connection and b"http2-settings" not in parsed.connection
+    assert parsed.keep_alive
+
+
+def test_an_h2c_upgrade_may_carry_content() -> None:
+    """Not a tunnel once the upgrade is dropped: its body is framed like any other."""
+    parsed = request(*H2C_UPGRADE, b"Content-Length: 5", line=b"POST /form HTTP/1.1")
+    assert (parsed.content_length, parsed.upgrade) == (5, b"")
+    assert parse_request(parsed.serialize(parsed.headers)).headers == parsed.headers
+
+
 @pytest.mark.parametrize("framing", [b"Content-Length: 5", b"Transfer-Encoding: chunked"])
 def test_upgrade_or_connect_with_content_is_refused(framing: bytes) -> None:
     """RFC 9110 section 9.3.6 (CONNECT has no content) and 7.8: where the new protocol starts is ambiguous."""

@@ -9,7 +9,7 @@ import socket
 
 import aiohttp
 
-from tests.proxy.clients import eventually
+from tests.proxy.clients import curl, eventually, url
 from tests.proxy.sidecar import ThreadSidecar
 from tests.proxy.upstream import HttpServer, connect_echo, websocket_server
 from tests.proxy.wire import connect, read_head
@@ -60,3 +60,20 @@ def test_connect_tunnel_to_an_echo_server(sidecar: ThreadSidecar, upstream: Http
     assert (exchange.status, exchange.error_type) == (200, "")
     assert eventually(lambda: sidecar.open_connections() == 0)
     assert eventually(lambda: sidecar.call(lambda: sum(map(len, sidecar.pool.idle.values()))) == 0)
+
+
+def test_curl_asking_for_h2c_stays_on_traced_http1(sidecar: ThreadSidecar, upstream: HttpServer) -> None:
+    """`curl --http2` on an http URL asks to upgrade to h2c (RFC 7540 section 3.2). The sidecar drops
+    the upgrade, so the connection stays HTTP/1.1 and each of its requests is a span, not a tunnel."""
+    args: list[str] = []
+    for path in ("/one", "/two"):
+        args += ["--next", "--http2", "-v", "-w", "%{http_version} %{num_connects} ", url(sidecar.port, path)]
+    result = curl(*args[1:])
+    assert b"> Upgrade: h2c" in result.stderr  # what curl asked for
+    assert result.stdout == b"/one1.1 1 /two1.1 0 "
+    assert len(upstream.connections) == 1
+    for request in upstream.requests:
+        assert request.header(b"Upgrade") is None and request.header(b"HTTP2-Settings") is None
+        assert request.header(b"Connection") is None  # curl's listed only the upgrade's two options
+    exchanges = sidecar.wait_exchanges(2)
+    assert [(exchange.status, exchange.request.upgrade) for exchange in exchanges] == [(200, b"")] * 2
