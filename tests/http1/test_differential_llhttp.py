@@ -232,7 +232,8 @@ def _chunk_size_digits(data: bytes) -> bool:
 
 
 def _chunk_extension(data: bytes) -> bool:
-    return re.search(rb";=|;[^\r\n;=]*=(?:\r|;)", _lenient(data)[2]) is not None
+    # ";=b" (no name), ";a=" (no value), ";;a" or a closing ";" (a name left out altogether)
+    return re.search(rb";=|;[^\r\n;=]*=(?:\r|;)|;[ \t]*(?:;|\r)", _lenient(data)[2]) is not None
 
 
 def _size(data: bytes) -> bool:
@@ -303,7 +304,7 @@ DELIBERATE_DIFFERENCES: dict[str, Difference] = {
     ),
     "empty chunk extension name or value": Difference(
         "RFC 9112 section 7.1.1: chunk-ext-name is a token and chunk-ext-val a token or quoted-string, "
-        "neither empty unquoted; llhttp takes ';=b' and ';a='.",
+        "neither empty unquoted; llhttp takes ';=b', ';a=' and ';;a'.",
         _chunk_extension,
     ),
     "header section too large": Difference(
@@ -499,6 +500,7 @@ SMUGGLING = [
             b"5;a=\r\nhello\r\n0\r\n\r\n",
             b"5;=b\r\nhello\r\n0\r\n\r\n",
             b"5;\r\nhello\r\n0\r\n\r\n",
+            b"5;;a\r\nhello\r\n0\r\n\r\n",
             b"5;a\x00\r\nhello\r\n0\r\n\r\n",
             b"5 \r\nhello\r\n0\r\n\r\n",
             b" 5\r\nhello\r\n0\r\n\r\n",
