@@ -17,14 +17,18 @@ from setuptools import setup
 # `.ci/setup` and tests/test_compiled.py read this list.
 HOT_PATH = [
     "propagation",
+    "proxy/accept.py",
+    "proxy/handoff.py",
     "proxy/http1",
     "proxy/exchange.py",
     "proxy/forwarder.py",
     "proxy/h2",
+    "proxy/original_dst.py",
     "proxy/http_span.py",
     "proxy/pool.py",
     "proxy/routes.py",
     "proxy/rpc_span.py",
+    "proxy/sniff.py",
     "proxy/spans/otlp.py",
     "proxy/spans/record.py",
     "proxy/worker.py",

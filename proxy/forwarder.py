@@ -7,6 +7,7 @@ other side, and at most `MAX_BUFFERED` bytes wait per connection.
 
 from __future__ import annotations
 
+import _socket
 import asyncio
 import contextlib
 import logging
@@ -56,8 +57,9 @@ def send_fin(transport: asyncio.Transport) -> None:
         return  # bytes still queued in the transport: its own close sends the FIN after them
     with contextlib.suppress(OSError):  # the peer may have gone already
         # uvloop's socket objects refuse shutdown(); family, type and proto given spare the three
-        # system calls socket() would make to find them out
-        sock = socket.socket(raw.family, raw.type, raw.proto, raw.fileno())
+        # system calls socket() would make to find them out, and _socket's class has no Python
+        # __init__ to run (socket.socket's is interpreted, and runs for every connection that ends)
+        sock = _socket.socket(raw.family, raw.type, raw.proto, raw.fileno())
         try:
             sock.shutdown(socket.SHUT_WR)
         finally:

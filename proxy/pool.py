@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -130,9 +129,7 @@ class Pool:
         if waiting is None or downstream.closing:  # the client left while we were connecting
             upstream.discard()
             return
-        sock = upstream.transport.get_extra_info("socket") if upstream.transport else None
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # No TCP_NODELAY to set: uvloop and asyncio set it on every TCP connection they make.
         upstream.begin(downstream, waiting[0])
         for data in waiting[1:]:
             upstream.send(data)

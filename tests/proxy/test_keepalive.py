@@ -129,3 +129,16 @@ def test_upstream_paused_by_a_slow_client_is_pooled_reading(
     other.send(b"GET /small HTTP/1.1\r\nHost: app\r\n\r\n")
     assert read_response(other).payload == b"small"
     assert len(upstream.connections) == 1
+
+
+def test_upstream_connections_send_without_delay(sidecar: ThreadSidecar, upstream: HttpServer) -> None:
+    """The pool sets no TCP_NODELAY itself: both loops set it on every connection they open, so a small
+    request head leaves at once instead of waiting for the ACK of the one before (Nagle)."""
+    curl(url(sidecar.port, "/one"))
+
+    def no_delay() -> list[int]:
+        transports = [pooled.transport for idle in sidecar.pool.idle.values() for pooled in idle]
+        sockets = [transport.get_extra_info("socket") for transport in transports if transport is not None]
+        return [sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for sock in sockets]
+
+    assert sidecar.call(no_delay) == [1]
