@@ -15,6 +15,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from proxy.interception.rules import parse_cidrs, parse_include_cidrs, parse_ports
+from proxy.limits import MAX_HEAD_BYTES_ALLOWED
 
 PREFIX = "tracecar.io/"
 INJECT = PREFIX + "inject"
@@ -31,6 +32,21 @@ PROXY_CPU = PREFIX + "proxy-cpu"
 PROXY_MEMORY = PREFIX + "proxy-memory"
 PROXY_WORKERS = PREFIX + "proxy-workers"
 NATIVE_SIDECAR = PREFIX + "native-sidecar"
+# The proxy's timeouts and limits: each goes to `tracecar proxy` as the option of the same name
+# (`tracecar.io/response-timeout: "2m"` -> `--response-timeout 120`), so a pod whose requests run
+# long, or whose clients send large heads, is served without a cluster-wide change.
+TIMEOUT_ANNOTATIONS = tuple(
+    PREFIX + name
+    for name in (
+        "connect-timeout",
+        "response-timeout",
+        "request-header-timeout",
+        "idle-timeout",
+        "tcp-idle-timeout",
+        "upstream-idle-timeout",
+    )
+)
+MAX_HEADER_BYTES = PREFIX + "max-header-bytes"
 
 CONFIG_ANNOTATIONS = (
     EXCLUDE_INBOUND_PORTS,
@@ -45,6 +61,8 @@ CONFIG_ANNOTATIONS = (
     PROXY_MEMORY,
     PROXY_WORKERS,
     NATIVE_SIDECAR,
+    *TIMEOUT_ANNOTATIONS,
+    MAX_HEADER_BYTES,
 )
 
 # resource.Quantity's serialised form: a decimal number and an optional SI, binary or exponent suffix.
@@ -58,6 +76,10 @@ _SUFFIX_VALUE: dict[str | None, Decimal] = {
     **{s + "i": Decimal(1024) ** (i + 1) for i, s in enumerate("KMGTPE")},
 }
 _MAX_SERVICE_NAME = 255
+# A timeout: seconds, or a number with a unit as Kubernetes and Linkerd write durations.
+_DURATION = re.compile(r"^(?P<number>[0-9]+(\.[0-9]*)?|\.[0-9]+)(?P<unit>ms|s|m|h)?$")
+_UNIT_SECONDS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+MAX_TIMEOUT_S = 7 * 24 * 3600.0  # a week: beyond it a typo is likelier than a wish
 MAX_WORKERS = 16  # proxy processes per pod: beyond this a pod wants more replicas, not a bigger sidecar
 _T = TypeVar("_T")
 
@@ -87,6 +109,8 @@ class PodConfig:
     proxy_memory: str | None = None
     proxy_workers: int | None = None
     native_sidecar: bool | None = None
+    # (`tracecar proxy` option, value) for each timeout or limit annotation given, in the order above
+    proxy_options: tuple[tuple[str, str], ...] = ()
 
 
 def parse(annotations: Mapping[str, str]) -> PodConfig:
@@ -110,7 +134,18 @@ def parse(annotations: Mapping[str, str]) -> PodConfig:
         proxy_memory=_checked(PROXY_MEMORY, get(PROXY_MEMORY), parse_quantity),
         proxy_workers=_checked(PROXY_WORKERS, get(PROXY_WORKERS), parse_workers),
         native_sidecar=_checked(NATIVE_SIDECAR, get(NATIVE_SIDECAR), parse_bool),
+        proxy_options=_proxy_options(annotations),
     )
+
+
+def _proxy_options(annotations: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    options: list[tuple[str, str]] = []
+    for annotation in (*TIMEOUT_ANNOTATIONS, MAX_HEADER_BYTES):
+        parse_value = parse_header_bytes if annotation == MAX_HEADER_BYTES else parse_timeout
+        value = _checked(annotation, annotations.get(annotation), parse_value)
+        if value is not None:
+            options.append(("--" + annotation.removeprefix(PREFIX), value))
+    return tuple(options)
 
 
 def _checked(annotation: str, value: object, parse_value: Callable[[str], _T]) -> _T | None:
@@ -138,6 +173,25 @@ def parse_service_name(text: str) -> str:
     if not text.isprintable():
         raise ValueError(f"contains a control character: {text!r}")
     return text
+
+
+def parse_timeout(text: str) -> str:
+    """`90`, `2.5`, `500ms`, `30s`, `5m` or `1h`: the seconds, as `tracecar proxy` takes them."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"must be seconds or a duration such as 500ms, 30s, 5m or 1h, got {text!r}")
+    seconds = float(match["number"]) * _UNIT_SECONDS[match["unit"]]
+    if not 0 < seconds <= MAX_TIMEOUT_S:
+        raise ValueError(f"must be above 0 and at most a week, got {text!r}")
+    return f"{seconds:g}"
+
+
+def parse_header_bytes(text: str) -> str:
+    if not text.isascii() or not text.isdigit() or not 1024 <= int(text) <= MAX_HEAD_BYTES_ALLOWED:
+        raise ValueError(
+            f"must be a whole number of bytes from 1024 to {MAX_HEAD_BYTES_ALLOWED}, got {text!r}"
+        )
+    return str(int(text))
 
 
 def parse_workers(text: str) -> int:

@@ -38,6 +38,8 @@ _ANNOTATION_OPTIONS = {
     "proxy-cpu": ann.PROXY_CPU,
     "proxy-memory": ann.PROXY_MEMORY,
     "proxy-workers": ann.PROXY_WORKERS,
+    **{annotation.removeprefix(ann.PREFIX): annotation for annotation in ann.TIMEOUT_ANNOTATIONS},
+    "max-header-bytes": ann.MAX_HEADER_BYTES,
 }
 _DOCUMENT_START = re.compile(r"^---(?=\s|$)", re.MULTILINE)
 _YAML_SUFFIXES = (".yaml", ".yml", ".json")

@@ -181,6 +181,17 @@ def test_commands_are_accepted_by_the_real_cli(pod: dict[str, Any]) -> None:
     assert parser.parse_args(container(result, "tracecar-proxy")["command"][1:]).command == "proxy"
 
 
+def test_timeout_and_limit_annotations_reach_the_proxy() -> None:
+    """A pod whose requests run long raises its own response timeout, not the cluster's."""
+    pod = by_name("debug", "pods.yaml")
+    pod["metadata"].setdefault("annotations", {}).update(
+        {"tracecar.io/response-timeout": "10m", "tracecar.io/max-header-bytes": "131072"}
+    )
+    args = build_parser().parse_args(container(injected(pod), "tracecar-proxy")["command"][1:])
+    assert (args.response_timeout, args.max_header_bytes) == (600.0, 131072)
+    assert args.connect_timeout == 5.0  # what no annotation names keeps the proxy's default
+
+
 def test_injected_record_names_what_was_added() -> None:
     pod = injected(by_name("debug", "pods.yaml"), NATIVE)
     record = pod["metadata"]["annotations"]["tracecar.io/injected"]

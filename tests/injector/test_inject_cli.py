@@ -83,6 +83,7 @@ def test_flags_override_annotations_and_choose_native(capsys: pytest.CaptureFixt
         "--image", "registry.example/tracecar:dev",
         "--exclude-outbound-ports", "3306",
         "--service-name", "override",
+        "--response-timeout", "90s",
         str(FIXTURES / "pods.yaml"),
     )  # fmt: skip
     assert code == 0
@@ -95,6 +96,8 @@ def test_flags_override_annotations_and_choose_native(capsys: pytest.CaptureFixt
         assert "3306" in ",".join(tracecar_init["command"])
         proxy_env = {e["name"]: e.get("value") for e in init[names.index("tracecar-proxy")]["env"]}
         assert proxy_env["OTEL_SERVICE_NAME"] == "override"
+        command = init[names.index("tracecar-proxy")]["command"]
+        assert command[command.index("--response-timeout") + 1] == "90"
 
 
 def test_invalid_flag_and_annotation_rejected(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -77,6 +77,13 @@ def test_include_star_means_all_and_empty_means_none() -> None:
         (ann.PROXY_WORKERS, "+2", "from 1 to 16"),
         (ann.PROXY_WORKERS, "\u0663", "from 1 to 16"),  # an Arabic-Indic three: a digit, not ASCII
         (ann.NATIVE_SIDECAR, "yes", 'must be "true" or "false"'),
+        (ann.PREFIX + "response-timeout", "0", "above 0"),
+        (ann.PREFIX + "response-timeout", "8d", "a duration such as"),
+        (ann.PREFIX + "connect-timeout", "10 s", "a duration such as"),
+        (ann.PREFIX + "idle-timeout", "-5", "a duration such as"),
+        (ann.PREFIX + "tcp-idle-timeout", "169h", "at most a week"),
+        (ann.MAX_HEADER_BYTES, "512", "from 1024 to 1048576"),
+        (ann.MAX_HEADER_BYTES, "64Ki", "from 1024 to 1048576"),
     ],
 )
 def test_invalid_value_names_annotation_and_problem(annotation: str, value: str, problem: str) -> None:
@@ -107,3 +114,26 @@ def test_parse_raises_only_annotation_errors(text: str) -> None:
             ann.parse({annotation: text})
         except ann.AnnotationError as exc:
             assert exc.annotation == annotation
+
+
+def test_timeouts_and_limits_become_proxy_options_in_seconds() -> None:
+    config = ann.parse(
+        {
+            ann.MAX_HEADER_BYTES: "131072",
+            ann.PREFIX + "response-timeout": "2m",
+            ann.PREFIX + "connect-timeout": "500ms",
+            ann.PREFIX + "tcp-idle-timeout": "24h",
+            ann.PREFIX + "idle-timeout": "90",
+            ann.PREFIX + "request-header-timeout": "2.5s",
+            ann.PREFIX + "upstream-idle-timeout": ".5",
+        }
+    )
+    assert config.proxy_options == (
+        ("--connect-timeout", "0.5"),
+        ("--response-timeout", "120"),
+        ("--request-header-timeout", "2.5"),
+        ("--idle-timeout", "90"),
+        ("--tcp-idle-timeout", "86400"),
+        ("--upstream-idle-timeout", "0.5"),
+        ("--max-header-bytes", "131072"),
+    )
