@@ -44,7 +44,7 @@ def stream_exchange(
 
 def request_head(headers: list[Header]) -> RequestHead:
     """The HTTP/1-shaped view of an HTTP/2 request: method, path, authority as the Host."""
-    method = path = authority = b""
+    method = path = authority = host = user_agent = b""
     regular: list[Header] = []
     for name, value in headers:
         if name == b":method":
@@ -55,9 +55,13 @@ def request_head(headers: list[Header]) -> RequestHead:
             authority = value
         elif not name.startswith(b":"):
             regular.append((name, value))
+            if name == b"host" and not host:
+                host = value
+            elif name == b"user-agent" and not user_agent:
+                user_agent = value
     head = RequestHead(method, path or b"/", regular, False, b"")
-    head.host = authority or next((v for n, v in regular if n == b"host"), b"")
-    head.user_agent = next((v for n, v in regular if n == b"user-agent"), b"")
+    head.host = authority or host
+    head.user_agent = user_agent
     return head
 
 

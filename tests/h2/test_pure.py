@@ -60,6 +60,13 @@ def test_request_head_maps_pseudo_headers() -> None:
     assert head.headers == [(b"content-type", b"application/grpc"), (b"te", b"trailers"), (b"x-a", b"1")]
 
 
+def test_request_head_takes_host_without_authority_and_the_first_user_agent() -> None:
+    headers = [(b":method", b"GET"), (b":path", b"/"), (b"user-agent", b"curl/8"), (b"host", b"web:8080")]
+    head = request_head([*headers, (b"user-agent", b"second"), (b"host", b"other")])
+    assert (head.host, head.user_agent) == (b"web:8080", b"curl/8")
+    assert request_head([*headers, (b":authority", b"api")]).host == b"api"  # :authority wins over host
+
+
 def test_rpc_span_for_server_and_client() -> None:
     exchange = exchange_for(GRPC_REQUEST)
     exchange.grpc_status, exchange.grpc_message = 5, "gone"  # NOT_FOUND
