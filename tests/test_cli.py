@@ -73,6 +73,10 @@ def test_context_reads_stdin() -> None:
         (("proxy", "--request-header-timeout", "0"), "--request-header-timeout must be above 0"),
         (("proxy", "--idle-timeout", "-1"), "--idle-timeout must be above 0"),
         (("proxy", "--upstream-idle-timeout", "0"), "--upstream-idle-timeout must be above 0"),
+        # Once every request was answered 504 (or its connect given up at once); now it is refused.
+        (("proxy", "--response-timeout", "0"), "--response-timeout must be above 0"),
+        (("proxy", "--connect-timeout", "-5"), "--connect-timeout must be above 0"),
+        (("proxy", "--connect-timeout", "nan"), "--connect-timeout must be above 0"),
     ],
 )
 def test_bad_input_is_a_clear_error(args: tuple[str, ...], message: str) -> None:

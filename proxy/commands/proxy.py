@@ -182,8 +182,8 @@ def run(args: argparse.Namespace) -> int:
             ipv6=args.ipv6,
             upstream=_host_port(args.upstream) if args.upstream else None,
             drain_grace_s=args.drain_grace,
-            connect_timeout_s=args.connect_timeout,
-            header_timeout_s=args.response_timeout,
+            connect_timeout_s=_positive("--connect-timeout", args.connect_timeout),
+            header_timeout_s=_positive("--response-timeout", args.response_timeout),
             upstream_idle_timeout_s=_positive("--upstream-idle-timeout", args.upstream_idle_timeout),
             limits=ClientLimits(
                 args.max_header_bytes,
