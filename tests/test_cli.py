@@ -77,6 +77,12 @@ def test_context_reads_stdin() -> None:
         (("proxy", "--response-timeout", "0"), "--response-timeout must be above 0"),
         (("proxy", "--connect-timeout", "-5"), "--connect-timeout must be above 0"),
         (("proxy", "--connect-timeout", "nan"), "--connect-timeout must be above 0"),
+        # A port over 65535 was bound modulo 65536, and 0 to whatever port the kernel chose.
+        (("proxy", "--admin-port", "70000"), "not a TCP port (1-65535)"),
+        (("proxy", "--inbound-port", "0"), "not a TCP port (1-65535)"),
+        (("proxy", "--upstream", "127.0.0.1:70000"), "--upstream wants HOST:PORT"),
+        (("proxy", "--drain-grace", "-1"), "--drain-grace must be 0 seconds or more"),
+        (("proxy", "--drain-grace", "nan"), "--drain-grace must be 0 seconds or more"),
     ],
 )
 def test_bad_input_is_a_clear_error(args: tuple[str, ...], message: str) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from propagation import ConfigError
-from proxy.commands import ebpf
+from proxy.commands import ebpf, init
 
 if TYPE_CHECKING:
     from proxy.ebpf.runner import EbpfConfig
@@ -37,19 +37,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add = parser.add_argument
     add(
         "--inbound-port",
-        type=int,
+        type=init._port,
         default=15006,
         help="listener for redirected inbound traffic (default 15006)",
     )
     add(
         "--outbound-port",
-        type=int,
+        type=init._port,
         default=15001,
         help="listener for redirected outbound traffic (default 15001)",
     )
     add(
         "--admin-port",
-        type=int,
+        type=init._port,
         default=15000,
         help="admin listener: /healthz /ready /metrics (default 15000)",
     )
@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
             admin_port=args.admin_port,
             ipv6=args.ipv6,
             upstream=_host_port(args.upstream) if args.upstream else None,
-            drain_grace_s=args.drain_grace,
+            drain_grace_s=_not_negative("--drain-grace", args.drain_grace),
             connect_timeout_s=_positive("--connect-timeout", args.connect_timeout),
             header_timeout_s=_positive("--response-timeout", args.response_timeout),
             upstream_idle_timeout_s=_positive("--upstream-idle-timeout", args.upstream_idle_timeout),
@@ -245,8 +245,14 @@ def _positive(flag: str, seconds: float) -> float:
     return seconds
 
 
+def _not_negative(flag: str, seconds: float) -> float:
+    if not 0 <= seconds < float("inf"):  # nan too
+        raise ValueError(f"{flag} must be 0 seconds or more, got {seconds:g}")
+    return seconds
+
+
 def _host_port(value: str) -> tuple[str, int]:
     host, colon, port = value.rpartition(":")
-    if not colon or not port.isdigit():
+    if not colon or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"--upstream wants HOST:PORT, got {value!r}")
     return host.strip("[]"), int(port)
