@@ -83,6 +83,10 @@ def test_context_reads_stdin() -> None:
         (("proxy", "--upstream", "127.0.0.1:70000"), "--upstream wants HOST:PORT"),
         (("proxy", "--drain-grace", "-1"), "--drain-grace must be 0 seconds or more"),
         (("proxy", "--drain-grace", "nan"), "--drain-grace must be 0 seconds or more"),
+        (("collector", "--http-port", "70000"), "not a TCP port (1-65535)"),
+        (("demo", "--web-port", "-1"), "not a TCP port (1-65535)"),
+        (("ebpf", "--metrics-port", "65536"), "not a TCP port (1-65535)"),
+        (("webhook", "--port", "0"), "not a TCP port (1-65535)"),
     ],
 )
 def test_bad_input_is_a_clear_error(args: tuple[str, ...], message: str) -> None:

@@ -8,6 +8,8 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
+from proxy.commands import init
+
 if TYPE_CHECKING:
     from proxy.collector.server import Collector
 
@@ -26,11 +28,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add = parser.add_argument
     add("--db", default=default_db(), help=f"SQLite file (default ${DB_VARIABLE}, else %(default)s)")
     add("--host", default="0.0.0.0", help="address to listen on (default %(default)s)")
-    add("--grpc-port", type=int, default=4317, help="OTLP/gRPC port (default %(default)s)")
-    add("--http-port", type=int, default=4318, help="OTLP/HTTP port, POST /v1/traces (default %(default)s)")
+    add("--grpc-port", type=init._port_or_zero, default=4317, help="OTLP/gRPC port (default %(default)s)")
+    add(
+        "--http-port",
+        type=init._port_or_zero,
+        default=4318,
+        help="OTLP/HTTP port, POST /v1/traces (default %(default)s)",
+    )
     add(
         "--web-port",
-        type=int,
+        type=init._port_or_zero,
         default=16686,
         help="web page and JSON API port; the OTLP/HTTP port serves both if equal (default %(default)s)",
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from proxy.commands import init
+
 HELP = "run a small shop in network namespaces with tracecar sidecars, and show the traces (root)"
 _DESCRIPTION = """\
 Builds a shop in network namespaces: frontend (HTTP) -> checkout (gRPC) -> inventory (HTTP) -> Redis,
@@ -21,7 +23,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add("--serve", action="store_true", help="keep the web page up until Ctrl-C")
     add(
         "--web-port",
-        type=int,
+        type=init._port_or_zero,
         default=16686,
         help="web page port; any free one if taken (default %(default)s)",
     )

@@ -41,7 +41,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="none",
         help="iptables: connections the sidecars' rules redirect are left to their proxies (default none)",
     )
-    add("--metrics-port", type=int, default=0, help="serve /metrics and /healthz on this port (default: off)")
+    add(
+        "--metrics-port",
+        type=init._port_or_zero,
+        default=0,
+        help="serve /metrics and /healthz on this port (default: off)",
+    )
     add("--log-level", default="info", choices=("debug", "info", "warning", "error"), help="default info")
     init.add_interception_options(parser)
     add_fallback_options(parser)

@@ -198,6 +198,11 @@ def _port(text: str) -> int:
     return ports[0]
 
 
+def _port_or_zero(text: str) -> int:
+    """A TCP port, or 0 where the option gives it a meaning (any free port, or off)."""
+    return 0 if text == "0" else _port(text)
+
+
 def _uid(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"not a numeric uid: {text!r}")

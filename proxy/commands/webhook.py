@@ -11,6 +11,8 @@ import ssl
 import sys
 from pathlib import Path
 
+from proxy.commands import init
+
 HELP = "run the mutating admission webhook that injects the sidecar into new pods"
 _DESCRIPTION = """\
 Serve AdmissionReview v1 on POST /mutate over HTTPS (TLS 1.2+), with /healthz and /metrics on the
@@ -40,7 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="PEM private key (default %(default)s)",
     )
     add("--host", default="0.0.0.0", help="address to listen on (default %(default)s)")
-    add("--port", type=int, default=8443, help="HTTPS port (default %(default)s)")
+    add("--port", type=init._port, default=8443, help="HTTPS port (default %(default)s)")
     add("--image", help="sidecar image (default: the image tracecar inject uses)")
     add(
         "--native-sidecar",
