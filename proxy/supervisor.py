@@ -8,6 +8,7 @@ the kernel, and drains.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -33,8 +34,7 @@ def supervise(workers: int, work: Callable[[int], int]) -> int:
     def forward(signum: int, frame: FrameType | None) -> None:
         if signum != DRAIN_SIGNAL:
             stopping.append(signum)
-        for pid in children:
-            os.kill(pid, signum)
+        signal_all(list(children), signum)
 
     for signum in (signal.SIGTERM, signal.SIGINT, DRAIN_SIGNAL):
         signal.signal(signum, forward)
@@ -51,6 +51,15 @@ def supervise(workers: int, work: Callable[[int], int]) -> int:
         time.sleep(RESTART_BACKOFF_S[min(failures, len(RESTART_BACKOFF_S) - 1)])
         children[_start(work, index)] = (index, time.monotonic())
     return 0
+
+
+def signal_all(pids: list[int], signum: int) -> None:
+    """Signal each process still there. A worker reaped by `os.wait` is still in `children` until the
+    loop pops it; a signal landing in between (SIGTERM from a worker's own exit, during a stop) once
+    raised ProcessLookupError out of the handler and ended the supervisor with a traceback."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
 
 
 def _start(work: Callable[[int], int], index: int) -> int:

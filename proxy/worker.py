@@ -34,7 +34,7 @@ from proxy.spans.config import ExportConfig
 from proxy.spans.exporters import make_exporter
 from proxy.spans.pipeline import SpanPipeline
 from proxy.spans.record import FLAGS_PARENT_LOCAL, FLAGS_PARENT_REMOTE, KIND_CLIENT, KIND_SERVER, SpanRecord
-from proxy.supervisor import DRAIN_SIGNAL
+from proxy.supervisor import DRAIN_SIGNAL, signal_all
 from proxy.tasks import spawn
 from proxy.tcp_span import TcpConnection
 
@@ -123,7 +123,7 @@ def _tell(supervisor: int, signum: int) -> None:
     # Orphaned (the supervisor killed: the kernel's SIGTERM is why this worker is exiting), the
     # parent is now init or a container's first process, which must not get the signal.
     if os.getppid() == supervisor:
-        os.kill(supervisor, signum)
+        signal_all([supervisor], signum)  # it may end between the check and the signal
 
 
 def watch_pool(series: DirectionMetrics, pool: Pool) -> None:
