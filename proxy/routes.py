@@ -40,6 +40,12 @@ class Routes:
 
 
 def _template_regex(template: str) -> str:
-    """`/users/{user}` matches `/users/<one segment>`."""
+    """`/users/{user}` matches `/users/<one segment>`; raises ValueError for a template that could
+    never match a path (none starts without a slash) or holds a brace outside a `{name}`."""
     parts = _TEMPLATE_PART.split(template)
+    if not template.startswith("/") or any("{" in part or "}" in part for part in parts):
+        raise ValueError(
+            f"--route {template!r}: a template is a path from its first slash, "
+            "each parameter a {name} within one segment, e.g. /users/{user}/orders/{order}"
+        )
     return "[^/]+".join(re.escape(part) for part in parts)

@@ -87,6 +87,7 @@ def test_context_reads_stdin() -> None:
         (("demo", "--web-port", "-1"), "not a TCP port (1-65535)"),
         (("ebpf", "--metrics-port", "65536"), "not a TCP port (1-65535)"),
         (("webhook", "--port", "0"), "not a TCP port (1-65535)"),
+        (("proxy", "--route", "users/{user}"), "a template is a path from its first slash"),
     ],
 )
 def test_bad_input_is_a_clear_error(args: tuple[str, ...], message: str) -> None:

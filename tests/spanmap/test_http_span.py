@@ -121,6 +121,12 @@ def test_configured_templates_win() -> None:
     assert routes.route(b"/users/a1/orders") == "/users/a1/orders"
 
 
+@pytest.mark.parametrize("template", ["users/{user}", "/users/{user", "/users/{}", "/a/{x/y}", "/a}"])
+def test_a_template_that_could_never_match_is_refused(template: str) -> None:
+    with pytest.raises(ValueError, match="a template is a path from its first slash"):
+        Routes([template])
+
+
 def test_a_resent_request_says_so_on_client_spans_only() -> None:
     """Semconv http.request.resend_count: client spans, present once a request went again."""
     for direction, expected in (("outbound", 1), ("inbound", None)):
