@@ -101,8 +101,11 @@ class Store:
                 raise FileNotFoundError(f"no trace database at {self.path}")
             self._db = sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, timeout=10)
         else:
-            self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            self._create()
+            try:
+                self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+                self._create()
+            except sqlite3.DatabaseError as error:  # a missing directory, or a file that is not SQLite
+                raise OSError(f"cannot use {self.path} as the trace database: {error}") from None
         self._resource_ids: dict[str, int] = {}
 
     def _create(self) -> None:

@@ -58,9 +58,6 @@ def run(args: argparse.Namespace) -> int:
             max_age_s=parse_duration_s(args.retention_age) if args.retention_age else None,
             max_bytes=parse_size(args.retention_bytes) if args.retention_bytes else None,
         )
-        ports = (args.grpc_port, args.http_port, args.web_port)
-        if any(not 0 <= port <= 65535 for port in ports):
-            raise ValueError("ports must be within 0..65535")
     except ValueError as error:
         print(f"tracecar collector: {error}", file=sys.stderr)
         return 2

@@ -66,6 +66,16 @@ def test_collector_refuses_bad_options(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "not a size" in bad.stderr
 
 
+@pytest.mark.parametrize("where", ["missing/dir/t.db", "not-sqlite.db"])
+def test_collector_says_why_it_cannot_use_the_database(tmp_path: Path, where: str) -> None:
+    (tmp_path / "not-sqlite.db").write_text("spans? no, a note\n")
+    ports = ("--grpc-port", "0", "--http-port", "0", "--web-port", "0")
+    result = tracecar("collector", "--db", str(tmp_path / where), "--host", "127.0.0.1", *ports)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"cannot use {tmp_path / where} as the trace database" in result.stderr
+    assert (tmp_path / "not-sqlite.db").read_text() == "spans? no, a note\n"  # left as it was
+
+
 @pytest.mark.parametrize("option", ["--grpc-port", "--http-port"])
 def test_collector_refuses_a_taken_port(tmp_path: Path, option: str) -> None:
     ports = {"--grpc-port": "0", "--http-port": "0", "--web-port": "0"}
