@@ -161,12 +161,9 @@ def _redact_default() -> str:
     return os.environ.get("TRACECAR_REDACT_QUERY_KEYS", "token,password,key")
 
 
-def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def configure(args: argparse.Namespace) -> tuple[ProxyConfig, ExportConfig, Routes, EbpfConfig | None]:
+    """Everything `run` starts from, checked. Raises ConfigError, ValueError or OSError saying what is
+    wrong; `tracecar sidecar` calls it too, before it installs a rule."""
     from proxy.limits import ClientLimits  # noqa: PLC0415 - keep `tracecar --help` free of the data path
     from proxy.opaque_ports import parse_ports  # noqa: PLC0415 - keep `tracecar --help` free of the data path
     from proxy.privileges import parse_run_as  # noqa: PLC0415
@@ -174,36 +171,45 @@ def run(args: argparse.Namespace) -> int:
     from proxy.server import ProxyConfig  # noqa: PLC0415
     from proxy.spans.config import from_env  # noqa: PLC0415
 
+    if args.workers < 1:
+        raise ValueError("--workers must be at least 1")
+    config = ProxyConfig(
+        inbound_port=args.inbound_port,
+        outbound_port=args.outbound_port,
+        admin_port=args.admin_port,
+        ipv6=args.ipv6,
+        upstream=_host_port(args.upstream) if args.upstream else None,
+        drain_grace_s=_not_negative("--drain-grace", args.drain_grace),
+        connect_timeout_s=_positive("--connect-timeout", args.connect_timeout),
+        header_timeout_s=_positive("--response-timeout", args.response_timeout),
+        upstream_idle_timeout_s=_positive("--upstream-idle-timeout", args.upstream_idle_timeout),
+        limits=ClientLimits(
+            args.max_header_bytes,
+            args.request_header_timeout,
+            args.idle_timeout,
+            tcp_idle_timeout_s=args.tcp_idle_timeout,
+        ),
+        redact_query_keys=_keys(args.redact_query_keys),
+        run_as=parse_run_as(args.run_as) if args.run_as else None,
+        opaque_ports=parse_ports(args.opaque_ports),
+        detect_timeout_s=_positive("--detect-timeout", args.detect_timeout),
+    )
+    export = from_env(os.environ)
+    routes = Routes(args.route)
+    fallback = ebpf.for_proxy(args, config.upstream, config.run_as) if args.ebpf else None
+    return config, export, routes, fallback
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     try:
-        config = ProxyConfig(
-            inbound_port=args.inbound_port,
-            outbound_port=args.outbound_port,
-            admin_port=args.admin_port,
-            ipv6=args.ipv6,
-            upstream=_host_port(args.upstream) if args.upstream else None,
-            drain_grace_s=_not_negative("--drain-grace", args.drain_grace),
-            connect_timeout_s=_positive("--connect-timeout", args.connect_timeout),
-            header_timeout_s=_positive("--response-timeout", args.response_timeout),
-            upstream_idle_timeout_s=_positive("--upstream-idle-timeout", args.upstream_idle_timeout),
-            limits=ClientLimits(
-                args.max_header_bytes,
-                args.request_header_timeout,
-                args.idle_timeout,
-                tcp_idle_timeout_s=args.tcp_idle_timeout,
-            ),
-            redact_query_keys=_keys(args.redact_query_keys),
-            run_as=parse_run_as(args.run_as) if args.run_as else None,
-            opaque_ports=parse_ports(args.opaque_ports),
-            detect_timeout_s=_positive("--detect-timeout", args.detect_timeout),
-        )
-        export = from_env(os.environ)
-        routes = Routes(args.route)
-        fallback = ebpf.for_proxy(args, config.upstream, config.run_as) if args.ebpf else None
+        config, export, routes, fallback = configure(args)
     except (ConfigError, ValueError, OSError) as error:
         print(f"tracecar proxy: {error}", file=sys.stderr)
-        return 2
-    if args.workers < 1:
-        print("tracecar proxy: --workers must be at least 1", file=sys.stderr)
         return 2
 
     def work(index: int) -> int:

@@ -15,7 +15,8 @@ import subprocess
 import sys
 from types import FrameType
 
-from proxy.commands import ebpf, init
+from propagation import ConfigError
+from proxy.commands import ebpf, init, proxy
 from proxy.commands.proxy import OPAQUE_PORTS_DEFAULT, add_limits
 
 HELP = "init + proxy in one process tree, for Docker network mode (run as root with NET_ADMIN)"
@@ -56,6 +57,12 @@ def run(args: argparse.Namespace) -> int:
     if os.geteuid() != 0:
         print("tracecar sidecar: needs root (with NET_ADMIN) to install its iptables rules", file=sys.stderr)
         return 1
+    problem = _proxy_problem(args)
+    if problem:
+        # Found before a rule exists: a proxy that would not start must not leave the application's
+        # traffic redirected to a closed port, not even for the moment until the cleanup.
+        print(f"tracecar sidecar: {problem}", file=sys.stderr)
+        return 2
     stop = _Stop()  # before init: a signal at any point still ends in cleanup
     args.dry_run, args.cleanup = False, False
     code = init.run(args)
@@ -87,6 +94,18 @@ class _Stop:
         if self.signal:
             child.send_signal(self.signal)
         return child.wait()
+
+
+def _proxy_problem(args: argparse.Namespace) -> str:
+    """What the proxy would refuse in the options it will be given (empty when nothing)."""
+    from proxy.cli import build_parser  # noqa: PLC0415 - the CLI imports this module
+
+    command = _proxy_command(args)
+    try:
+        proxy.configure(build_parser().parse_args(command[command.index("proxy") :]))
+    except (ConfigError, ValueError, OSError) as error:
+        return str(error)
+    return ""
 
 
 def _proxy_command(args: argparse.Namespace) -> list[str]:

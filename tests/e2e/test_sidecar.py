@@ -67,3 +67,20 @@ def test_sidecar_traces_then_cleans_up() -> None:
         assert "TRACECAR" not in nat_rules(app)  # nothing left redirecting the app's traffic
         direct = client.run("curl", "-sS", f"http://{link.b.address(4)}:8080/after")
         assert json.loads(direct.stdout)["seen"]["traceparent"] is None  # traffic flows directly again
+
+
+def test_options_the_proxy_would_refuse_stop_the_sidecar_before_any_rule() -> None:
+    """Checked first: a proxy that could not start would leave the application's traffic redirected
+    to a closed port until the cleanup."""
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "HOME": "/tmp"}
+    with Topology() as topology:
+        app = topology.pod("app")
+        variables = [f"{k}={v}" for k, v in env.items()]
+        for bad in (["--route", "orders/{id}"], ["--response-timeout", "0"]):
+            result = app.run(
+                "env", *variables, sys.executable, "-m", "proxy.cli", "sidecar", *bad, check=False
+            )
+            assert result.returncode == 2, result.stderr
+            assert result.stderr.startswith("tracecar sidecar: ") and "Traceback" not in result.stderr
+            assert "nat rules" not in result.stdout  # init never ran: no rule, not even for a moment
+            assert "TRACECAR" not in nat_rules(app)
