@@ -7,6 +7,7 @@ import encodings.idna  # noqa: F401 - see drop_to
 import logging
 import os
 
+from proxy.interception.rules import MAX_ID
 from proxy.parent_death import die_with_parent, parent_death_signal
 
 log = logging.getLogger("tracecar.privileges")
@@ -15,9 +16,13 @@ log = logging.getLogger("tracecar.privileges")
 def parse_run_as(value: str) -> tuple[int, int]:
     """`UID` or `UID:GID` (the group defaults to the uid, as mesh images create them)."""
     uid, _, gid = value.partition(":")
-    if not uid.isdigit() or (gid and not gid.isdigit()):
-        raise ValueError(f"--run-as wants UID or UID:GID, got {value!r}")
+    if not _is_id(uid) or (gid and not _is_id(gid)):
+        raise ValueError(f"--run-as wants UID or UID:GID (0 to {MAX_ID}), got {value!r}")
     return int(uid), int(gid or uid)
+
+
+def _is_id(text: str) -> bool:
+    return text.isascii() and text.isdigit() and int(text) <= MAX_ID
 
 
 def drop_to(uid: int, gid: int) -> None:

@@ -88,6 +88,9 @@ def test_context_reads_stdin() -> None:
         (("ebpf", "--metrics-port", "65536"), "not a TCP port (1-65535)"),
         (("webhook", "--port", "0"), "not a TCP port (1-65535)"),
         (("proxy", "--route", "users/{user}"), "a template is a path from its first slash"),
+        (("proxy", "--outbound-port", "15006"), "must be three different ports"),
+        # Once an OverflowError traceback, after the listeners were up.
+        (("proxy", "--run-as", "1337:99999999999"), "--run-as wants UID or UID:GID"),
     ],
 )
 def test_bad_input_is_a_clear_error(args: tuple[str, ...], message: str) -> None:

@@ -14,6 +14,7 @@ from proxy.interception.rules import (
     DEFAULT_INBOUND_PORT,
     DEFAULT_OUTBOUND_PORT,
     DEFAULT_PROXY_UID,
+    MAX_ID,
     InterceptionConfig,
     RuleSet,
     build_rulesets,
@@ -154,7 +155,11 @@ def _add_mode_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    rulesets = build_rulesets(interception_config(args))
+    try:
+        rulesets = build_rulesets(interception_config(args))
+    except ValueError as error:
+        print(f"tracecar init: error: {error}", file=sys.stderr)
+        return 2
     if args.dry_run:
         sys.stdout.write(render_dry_run(rulesets, cleanup=args.cleanup))
         return 0
@@ -204,8 +209,8 @@ def _port_or_zero(text: str) -> int:
 
 
 def _uid(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"not a numeric uid: {text!r}")
+    if not text.isascii() or not text.isdigit() or int(text) > MAX_ID:
+        raise argparse.ArgumentTypeError(f"not a numeric uid (0 to {MAX_ID}): {text!r}")
     return int(text)
 
 

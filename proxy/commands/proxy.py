@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from propagation import ConfigError
 from proxy.commands import ebpf, init
+from proxy.interception.rules import check_listener_ports
 
 if TYPE_CHECKING:
     from proxy.ebpf.runner import EbpfConfig
@@ -173,6 +174,7 @@ def configure(args: argparse.Namespace) -> tuple[ProxyConfig, ExportConfig, Rout
 
     if args.workers < 1:
         raise ValueError("--workers must be at least 1")
+    check_listener_ports(args.inbound_port, args.outbound_port, args.admin_port)
     config = ProxyConfig(
         inbound_port=args.inbound_port,
         outbound_port=args.outbound_port,

@@ -69,6 +69,9 @@ class RuleSet:
     jumps: tuple[Rule, ...]
 
 
+MAX_ID = 2**32 - 2  # uid_t and gid_t are 32 bits, and -1 means "unchanged" to setresuid
+
+
 @dataclass(frozen=True)
 class InterceptionConfig:
     proxy_uid: int = DEFAULT_PROXY_UID
@@ -82,9 +85,22 @@ class InterceptionConfig:
     exclude_outbound_cidrs: tuple[IPNetwork, ...] = ()
     ipv6: bool = True
 
+    def __post_init__(self) -> None:
+        check_listener_ports(self.inbound_port, self.outbound_port, self.admin_port)
+
     @property
     def families(self) -> tuple[Family, ...]:
         return (Family.IPV4, Family.IPV6) if self.ipv6 else (Family.IPV4,)
+
+
+def check_listener_ports(inbound: int, outbound: int, admin: int) -> None:
+    """The proxy's three listeners need three ports: with one shared, SO_REUSEPORT would let both
+    listeners bind it and hand connections to either, so inbound requests would pass as outbound."""
+    if len({inbound, outbound, admin}) < 3:
+        raise ValueError(
+            f"--inbound-port, --outbound-port and --admin-port must be three different ports, "
+            f"got {inbound}, {outbound} and {admin}"
+        )
 
 
 def build_rulesets(config: InterceptionConfig) -> tuple[RuleSet, ...]:

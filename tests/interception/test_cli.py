@@ -65,6 +65,7 @@ def test_defaults_redirect_everything_over_both_families() -> None:
         (["--inbound-port", "70000"], "not a TCP port"),
         (["--outbound-port", "1,2"], "not a single TCP port"),
         (["--proxy-uid", "proxy"], "not a numeric uid"),
+        (["--proxy-uid", "4294967295"], "not a numeric uid (0 to 4294967294)"),  # (uid_t) -1: "no change"
         (["--exclude-outbound-cidrs", "10.0.0.0/40"], "not an IPv4 or IPv6 CIDR"),
         (["--backend", "iptables"], "invalid choice"),
     ],
@@ -76,6 +77,18 @@ def test_bad_values_are_usage_errors(
         main(["init", *argv])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "ports", [("--inbound-port", "15001"), ("--admin-port", "15006"), ("--outbound-port", "15000")]
+)
+def test_the_three_listeners_need_three_ports(
+    ports: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One port for two listeners: both would bind it (SO_REUSEPORT) and take each other's connections."""
+    assert main(["init", "--dry-run", *ports]) == 2
+    captured = capsys.readouterr()
+    assert "must be three different ports" in captured.err and captured.out == ""
 
 
 def test_dry_run_prints_the_rules_without_root(capsys: pytest.CaptureFixture[str]) -> None:

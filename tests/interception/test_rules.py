@@ -172,15 +172,20 @@ v6_nets = st.builds(
     st.integers(0, 128),
 )
 nets = st.lists(st.one_of(v4_nets, v6_nets), max_size=4).map(tuple)
-configs = st.builds(
-    InterceptionConfig,
-    proxy_uid=st.integers(0, 2**31),
-    inbound_port=st.integers(1, 65535),
-    outbound_port=st.integers(1, 65535),
-    exclude_inbound_ports=ports,
-    exclude_outbound_ports=ports,
-    include_outbound_cidrs=st.none() | nets,
-    exclude_outbound_cidrs=nets,
+# The three listener ports, distinct as InterceptionConfig requires.
+listeners = st.lists(st.integers(1, 65535), min_size=3, max_size=3, unique=True)
+configs = listeners.flatmap(
+    lambda three: st.builds(
+        InterceptionConfig,
+        proxy_uid=st.integers(0, 2**31),
+        inbound_port=st.just(three[0]),
+        outbound_port=st.just(three[1]),
+        admin_port=st.just(three[2]),
+        exclude_inbound_ports=ports,
+        exclude_outbound_ports=ports,
+        include_outbound_cidrs=st.none() | nets,
+        exclude_outbound_cidrs=nets,
+    )
 )
 
 
