@@ -32,6 +32,7 @@ PROXY_CPU = PREFIX + "proxy-cpu"
 PROXY_MEMORY = PREFIX + "proxy-memory"
 PROXY_WORKERS = PREFIX + "proxy-workers"
 NATIVE_SIDECAR = PREFIX + "native-sidecar"
+INFER_CONTEXT = PREFIX + "infer-context"  # "true": `tracecar proxy --infer-context`
 # The proxy's timeouts and limits: each goes to `tracecar proxy` as the option of the same name
 # (`tracecar.io/response-timeout: "2m"` -> `--response-timeout 120`), so a pod whose requests run
 # long, or whose clients send large heads, is served without a cluster-wide change.
@@ -61,6 +62,7 @@ CONFIG_ANNOTATIONS = (
     PROXY_MEMORY,
     PROXY_WORKERS,
     NATIVE_SIDECAR,
+    INFER_CONTEXT,
     *TIMEOUT_ANNOTATIONS,
     MAX_HEADER_BYTES,
 )
@@ -109,6 +111,7 @@ class PodConfig:
     proxy_memory: str | None = None
     proxy_workers: int | None = None
     native_sidecar: bool | None = None
+    infer_context: bool = False
     # (`tracecar proxy` option, value) for each timeout or limit annotation given, in the order above
     proxy_options: tuple[tuple[str, str], ...] = ()
 
@@ -134,6 +137,7 @@ def parse(annotations: Mapping[str, str]) -> PodConfig:
         proxy_memory=_checked(PROXY_MEMORY, get(PROXY_MEMORY), parse_quantity),
         proxy_workers=_checked(PROXY_WORKERS, get(PROXY_WORKERS), parse_workers),
         native_sidecar=_checked(NATIVE_SIDECAR, get(NATIVE_SIDECAR), parse_bool),
+        infer_context=bool(_checked(INFER_CONTEXT, get(INFER_CONTEXT), parse_bool)),
         proxy_options=_proxy_options(annotations),
     )
 

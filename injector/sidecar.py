@@ -124,6 +124,8 @@ def proxy_args(config: PodConfig) -> list[str]:
         args += ["--workers", str(config.proxy_workers)]
     if config.opaque_ports:
         args += ["--opaque-ports", _ports(tuple(DEFAULT_OPAQUE_PORTS) + config.opaque_ports)]
+    if config.infer_context:
+        args.append("--infer-context")
     for option, value in config.proxy_options:
         args += [option, value]
     return args

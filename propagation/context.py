@@ -62,7 +62,7 @@ class Extracted:
     `debug` is B3's debug request, which can also come without ids (`b3: d`).
     """
 
-    __slots__ = ("baggage", "debug", "decision", "parent")
+    __slots__ = ("baggage", "debug", "decision", "inferred", "parent")
 
     def __init__(
         self,
@@ -75,6 +75,7 @@ class Extracted:
         self.decision = decision
         self.baggage = baggage
         self.debug = debug
+        self.inferred = False  # `parent` is the caller's guess, not read from the request (see hop)
 
     def __repr__(self) -> str:
         return (

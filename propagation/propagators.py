@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from propagation import b3, baggage, traceparent, tracestate
 from propagation.baggage import Baggage
-from propagation.context import Extracted, SpanContext
+from propagation.context import SAMPLED, Extracted, SpanContext
 from propagation.errors import ConfigError
 from propagation.headers import Header, Headers, NameIndex, replace
 from propagation.sampling import Sampler, next_context
@@ -70,11 +70,21 @@ class Propagators:
         """`headers` with the configured formats set for `context` (and `baggage`, when given)."""
         return replace(headers, self._names.scan(headers)[1], self._fresh(context, baggage))
 
-    def hop(self, headers: Headers, sampler: Sampler) -> tuple[Extracted, SpanContext, list[Header]]:
+    def hop(
+        self, headers: Headers, sampler: Sampler, orphan_parent: SpanContext | None = None
+    ) -> tuple[Extracted, SpanContext, list[Header]]:
         """What the proxy does per request, with one pass over the headers: extract the incoming
-        context, start this hop's span context, and return the headers to forward with it."""
+        context, start this hop's span context, and return the headers to forward with it.
+
+        `orphan_parent` is the caller's guess at the parent of a request that carries no trace
+        context at all; it is taken only then (a request with a context or a sampling decision of
+        its own keeps it), and the result says `inferred`."""
         found, positions = self._names.scan(headers)
         extracted = self._extract(found)
+        if orphan_parent is not None and extracted.parent is None and extracted.decision is None:
+            adopted = Extracted(orphan_parent, bool(orphan_parent.flags & SAMPLED), extracted.baggage)
+            adopted.inferred = True
+            extracted = adopted
         context = next_context(extracted, sampler)
         return extracted, context, replace(headers, positions, self._fresh(context, extracted.baggage))
 

@@ -104,6 +104,7 @@ class Listener:
         detect_timeout_s: float = DETECT_TIMEOUT_S,
         tcp_finished: Callable[[TcpConnection], None] = lambda connection: None,
         detected: Callable[[str], None] = lambda protocol: None,
+        infer_context: bool = False,
     ) -> None:
         self.direction = direction  # "inbound" (SERVER spans) or "outbound" (CLIENT spans)
         self.pool = pool
@@ -113,6 +114,9 @@ class Listener:
         self.record = record  # other protocols hand their finished, sampled spans here
         # Inbound requests in flight, for database commands to find their parent (proxy.active_spans).
         self.active = ACTIVE if direction == "inbound" else None
+        # With --infer-context, an outbound request carrying no context is taken for part of the one
+        # inbound request in flight, if there is exactly one (proxy.active_spans says why one).
+        self.adopt = ACTIVE if direction == "outbound" and infer_context else None
         self.upstream_override = upstream_override  # tests and local mode: no redirection
         self.limits = limits
         # A request the proxy answered itself (400, 408, 431, 501, 505): metrics bind it to a counter.
@@ -284,7 +288,8 @@ class Downstream(asyncio.Protocol):
         del self.buffer[:end]
         head = parse_request(raw)
         listener = self.listener
-        extracted, context, headers = listener.propagators.hop(head.headers, listener.sampler)
+        orphan_parent = listener.adopt.sole() if listener.adopt is not None else None
+        extracted, context, headers = listener.propagators.hop(head.headers, listener.sampler, orphan_parent)
         self.exchange = Exchange(
             listener.direction, head, extracted, context, peer=self.peer, destination=self.destination
         )

@@ -50,6 +50,7 @@ class ProxyConfig:
     run_as: tuple[int, int] | None = None  # (uid, gid) to drop to once listening
     opaque_ports: frozenset[int] = DEFAULT_OPAQUE_PORTS  # relayed as opaque TCP without sniffing
     detect_timeout_s: float = DETECT_TIMEOUT_S  # a client silent this long is relayed as opaque TCP
+    infer_context: bool = False  # context-less outbound requests join the one inbound request in flight
 
 
 def listening_sockets(port: int, ipv6: bool) -> list[socket.socket]:
@@ -114,6 +115,7 @@ class Proxy:
                 detect_timeout_s=config.detect_timeout_s,
                 tcp_finished=tcp_finished,
                 detected=detected,
+                infer_context=config.infer_context,
             )
             for direction in DIRECTIONS
         }

@@ -59,13 +59,15 @@ def exchange_recorder(
             return
         span = describe(exchange, routes, redacted_keys)
         parent = exchange.extracted.parent
+        inferred = exchange.extracted.inferred  # the parent is this pod's own server span
         pipeline.record(
             SpanRecord(
                 context.trace_id,
                 context.span_id,
                 None if parent is None else parent.span_id,
                 context.trace_state.to_header(),
-                (context.flags & 0xFF) | (FLAGS_PARENT_LOCAL if parent is None else FLAGS_PARENT_REMOTE),
+                (context.flags & 0xFF)
+                | (FLAGS_PARENT_REMOTE if parent is not None and not inferred else FLAGS_PARENT_LOCAL),
                 KIND_SERVER if span.kind == SERVER else KIND_CLIENT,
                 span.name,
                 exchange.start_ns,

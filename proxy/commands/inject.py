@@ -38,6 +38,7 @@ _ANNOTATION_OPTIONS = {
     "proxy-cpu": ann.PROXY_CPU,
     "proxy-memory": ann.PROXY_MEMORY,
     "proxy-workers": ann.PROXY_WORKERS,
+    "infer-context": ann.INFER_CONTEXT,
     **{annotation.removeprefix(ann.PREFIX): annotation for annotation in ann.TIMEOUT_ANNOTATIONS},
     "max-header-bytes": ann.MAX_HEADER_BYTES,
 }

@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 # proxy.opaque_ports.DEFAULT_OPAQUE_PORTS, spelled out so `tracecar --help` imports no data path
 OPAQUE_PORTS_DEFAULT = "22,25,389,465,587,636,3306,4222,5432,5672,6379,9092,11211,27017"
 HELP = "run the sidecar proxy: trace every HTTP request in and out of the pod"
+INFER_CONTEXT_HELP = (
+    "an outbound HTTP request or gRPC call carrying no trace context, made while exactly one inbound "
+    "request is in flight, continues that request's trace: for applications that do not forward "
+    "trace headers (a guess, right when requests are served one at a time; default off)"
+)
 _DESCRIPTION = """\
 Run the transparent proxy. Connections redirected by `tracecar init` arrive on the inbound and
 outbound listeners; each request is forwarded to its original destination, with trace context
@@ -91,6 +96,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="a client that sends nothing this long is relayed as opaque TCP (default 10); "
         "server-first protocols never wait for it",
     )
+    add("--infer-context", action="store_true", help=INFER_CONTEXT_HELP)
     add("--log-level", default="info", choices=("debug", "info", "warning", "error"), help="default info")
     ebpf.add_proxy_options(parser)
     parser.set_defaults(run=run)
@@ -195,6 +201,7 @@ def configure(args: argparse.Namespace) -> tuple[ProxyConfig, ExportConfig, Rout
         run_as=parse_run_as(args.run_as) if args.run_as else None,
         opaque_ports=parse_ports(args.opaque_ports),
         detect_timeout_s=_positive("--detect-timeout", args.detect_timeout),
+        infer_context=args.infer_context,
     )
     export = from_env(os.environ)
     routes = Routes(args.route)

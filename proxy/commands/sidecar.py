@@ -17,7 +17,7 @@ from types import FrameType
 
 from propagation import ConfigError
 from proxy.commands import ebpf, init, proxy
-from proxy.commands.proxy import OPAQUE_PORTS_DEFAULT, add_limits
+from proxy.commands.proxy import INFER_CONTEXT_HELP, OPAQUE_PORTS_DEFAULT, add_limits
 
 HELP = "init + proxy in one process tree, for Docker network mode (run as root with NET_ADMIN)"
 
@@ -47,6 +47,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="SECONDS",
         help="silent clients go opaque after (default 10)",
     )
+    add("--infer-context", action="store_true", help=INFER_CONTEXT_HELP)
     limits = [(action.option_strings[0], action.dest) for action in add_limits(add)]
     add("--ebpf", action="store_true", help="also run the eBPF fallback for traffic the rules exclude")
     ebpf.add_fallback_options(parser)
@@ -120,6 +121,7 @@ def _proxy_command(args: argparse.Namespace) -> list[str]:
         "--opaque-ports", args.opaque_ports,
         "--detect-timeout", args.detect_timeout,
         *[option for route in args.route for option in ("--route", route)],
+        *(["--infer-context"] if args.infer_context else []),
         *_limit_options(args),
         *([] if args.ipv6 else ["--no-ipv6"]),
         *(_ebpf_options(args) if args.ebpf else []),

@@ -211,7 +211,8 @@ class Relay(asyncio.Protocol):
             self.down.conn.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             return
         listener = self.listener
-        extracted, context, forwarded = listener.propagators.hop(headers, listener.sampler)
+        orphan_parent = listener.adopt.sole() if listener.adopt is not None else None
+        extracted, context, forwarded = listener.propagators.hop(headers, listener.sampler, orphan_parent)
         exchange = stream_exchange(
             listener.direction, headers, extracted, context, peer=self.peer, destination=self.destination
         )

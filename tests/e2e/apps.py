@@ -1,8 +1,9 @@
 """Two tiny real applications for pod tests: `python -m tests.e2e.apps front|back PORT [NEXT_URL]`.
 
 `front` calls NEXT_URL and forwards the trace headers it received, as an instrumented or
-header-forwarding application does; `back` answers with what it saw; `slow PORT SECONDS` is `back`
-taking that long per request.
+header-forwarding application does; `forgetful` calls it forwarding none, as an application nobody
+instrumented; `back` answers with what it saw; `slow PORT SECONDS` is `back` taking that long per
+request.
 """
 
 from __future__ import annotations
@@ -40,10 +41,13 @@ class Back(http.server.BaseHTTPRequestHandler):
 
 class Front(Back):
     next_url = ""
+    forwards = True
 
     def do_GET(self) -> None:
         url = urllib.parse.urlsplit(self.next_url)
         forwarded = {name: self.headers[name] for name in TRACE_HEADERS if self.headers.get(name)}
+        if not self.forwards:
+            forwarded = {}
         connection = http.client.HTTPConnection(url.hostname or "", url.port or 80, timeout=10)  # [v6] too
         connection.request("GET", url.path, headers=forwarded)
         answer = connection.getresponse()
@@ -67,8 +71,9 @@ def main() -> None:
     handler: type[Back] = Back
     if role == "slow":  # back, answering after the given number of seconds
         Back.delay_s = float(sys.argv[3])
-    elif role == "front":
+    elif role in ("front", "forgetful"):
         Front.next_url = sys.argv[3]
+        Front.forwards = role == "front"
         handler = Front
     server = DualStackServer(("::", port), handler)
     print("ready", flush=True)

@@ -37,6 +37,7 @@ def flatten(batches: list[ResourceSpans]) -> list[dict[str, Any]]:
                         "span_id": span.span_id.hex(),
                         "parent_span_id": span.parent_span_id.hex(),
                         "kind": span.kind,
+                        "flags": span.flags,
                         "name": span.name,
                         "status": span.status.code,
                         "attributes": {kv.key: value(kv.value) for kv in span.attributes},

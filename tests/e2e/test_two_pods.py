@@ -45,7 +45,9 @@ def wait_for(check: Any, timeout_s: float, what: str) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def start_sidecar(pod: Pod, service: str, endpoint: str, protocol: str) -> subprocess.Popen[str]:
+def start_sidecar(
+    pod: Pod, service: str, endpoint: str, protocol: str, *options: str
+) -> subprocess.Popen[str]:
     pod.run(*python("-m", "proxy.cli", "init"), env=_env())
     env = {
         "OTEL_SERVICE_NAME": service,
@@ -56,7 +58,7 @@ def start_sidecar(pod: Pod, service: str, endpoint: str, protocol: str) -> subpr
         "POD_NAMESPACE": "shop",
     }
     variables = [f"{k}={v}" for k, v in {**_env(), **env}.items()]
-    proxy = pod.spawn("env", *variables, *python("-m", "proxy.cli", "proxy", "--run-as", PROXY_UID))
+    proxy = pod.spawn("env", *variables, *python("-m", "proxy.cli", "proxy", "--run-as", PROXY_UID, *options))
     try:
         wait_for(lambda: ":15006 " in pod.run("ss", "-ltnH").stdout, 10, f"{service} sidecar listening")
     except AssertionError:
@@ -88,20 +90,29 @@ def start_sidecars(
     ]
 
 
+def two_pods(topology: Topology) -> tuple[Pod, Pod, Pod, Pod, Link, Link, Link, Link]:
+    """client -> a -> b, and a collector linked to a and b: the pods, then the four links."""
+    client, a, b, collector = (topology.pod(r) for r in ("client", "a", "b", "collector"))
+    to_a, a_to_b = topology.link(client, a), topology.link(a, b)
+    return client, a, b, collector, to_a, a_to_b, topology.link(a, collector), topology.link(b, collector)
+
+
+def start_apps(*apps: tuple[Pod, tuple[str, ...]]) -> None:
+    """`tests.e2e.apps` with these arguments in these pods, each ready to serve."""
+    for pod, args in apps:
+        app = pod.spawn(*python("-m", "tests.e2e.apps", *args))
+        assert app.stdout is not None and app.stdout.readline().strip() == "ready"
+
+
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     spans_file = tmp_path_factory.mktemp("otlp") / "spans.json"
     with Topology() as topology:
-        client, a, b, collector = (topology.pod(r) for r in ("client", "a", "b", "collector"))
-        to_a, a_to_b = topology.link(client, a), topology.link(a, b)
-        a_col, b_col = topology.link(a, collector), topology.link(b, collector)
+        client, a, b, collector, to_a, a_to_b, a_col, b_col = two_pods(topology)
         ports = start_receiver(collector, spans_file)
         back_url = f"http://{a_to_b.b.address(4)}:8080/inventory/sku-9"
         back_url6 = f"http://[{a_to_b.b.address(6)}]:8080/inventory/sku-6"
-        apps = ((b, ("back", "8080")), (a, ("front", "8080", back_url)), (a, ("front", "8086", back_url6)))
-        for pod, args in apps:
-            app = pod.spawn(*python("-m", "tests.e2e.apps", *args))
-            assert app.stdout is not None and app.stdout.readline().strip() == "ready"
+        start_apps((b, ("back", "8080")), (a, ("front", "8080", back_url)), (a, ("front", "8086", back_url6)))
         sidecars = start_sidecars((a, a_col), (b, b_col), ports)
         yield {
             "client": client,

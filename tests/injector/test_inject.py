@@ -188,7 +188,10 @@ def test_timeout_and_limit_annotations_reach_the_proxy() -> None:
         {"tracecar.io/response-timeout": "10m", "tracecar.io/max-header-bytes": "131072"}
     )
     args = build_parser().parse_args(container(injected(pod), "tracecar-proxy")["command"][1:])
-    assert (args.response_timeout, args.max_header_bytes) == (600.0, 131072)
+    assert (args.response_timeout, args.max_header_bytes, args.infer_context) == (600.0, 131072, False)
+    pod["metadata"]["annotations"]["tracecar.io/infer-context"] = "true"
+    args = build_parser().parse_args(container(injected(pod), "tracecar-proxy")["command"][1:])
+    assert args.infer_context
     assert args.connect_timeout == 5.0  # what no annotation names keeps the proxy's default
 
 

@@ -77,6 +77,7 @@ def test_include_star_means_all_and_empty_means_none() -> None:
         (ann.PROXY_WORKERS, "+2", "from 1 to 16"),
         (ann.PROXY_WORKERS, "\u0663", "from 1 to 16"),  # an Arabic-Indic three: a digit, not ASCII
         (ann.NATIVE_SIDECAR, "yes", 'must be "true" or "false"'),
+        (ann.INFER_CONTEXT, "on", 'must be "true" or "false"'),
         (ann.PREFIX + "response-timeout", "0", "above 0"),
         (ann.PREFIX + "response-timeout", "8d", "a duration such as"),
         (ann.PREFIX + "connect-timeout", "10 s", "a duration such as"),

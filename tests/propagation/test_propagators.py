@@ -210,3 +210,20 @@ def test_baggage_travels_through_a_hop() -> None:
     """W3C Baggage: members are passed on to the next hop."""
     _, _, out = Propagators().hop([(b"Baggage", b"user=alice;p=1, tier=gold")], sampling.from_env({}))
     assert (b"Baggage", b"user=alice;p=1,tier=gold") in out
+
+
+ORPHAN_PARENT = SpanContext(b"0af7651916cd43dd8448eb211c80319c", b"b7ad6b7169203331", SAMPLED | RANDOM)
+
+
+def test_hop_takes_the_orphan_parent_only_for_a_request_without_context() -> None:
+    """--infer-context: the caller's guess at a parent (the one inbound request in flight)."""
+    propagators, sampler = Propagators(("tracecontext", "b3")), sampling.ParentBased(sampling.AlwaysOff())
+    extracted, context, headers = propagators.hop([(b"host", b"b")], sampler, ORPHAN_PARENT)
+    assert (extracted.parent, extracted.inferred) == (ORPHAN_PARENT, True)
+    assert context.trace_id == ORPHAN_PARENT.trace_id and context.sampled  # its sampling decision too
+    assert dict(headers)[b"traceparent"].split(b"-")[1] == ORPHAN_PARENT.trace_id
+    # A context, or a bare sampling decision, that the request brings wins over any guess.
+    own, _, _ = propagators.hop([(b"traceparent", TRACEPARENT)], sampler, ORPHAN_PARENT)
+    assert own.parent is not None and own.parent.trace_id == TRACE and not own.inferred
+    denied, context, _ = propagators.hop([(b"b3", b"0")], sampler, ORPHAN_PARENT)
+    assert (denied.parent, denied.inferred, context.sampled) == (None, False, False)
