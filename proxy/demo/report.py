@@ -73,7 +73,9 @@ def _broken_hop(result: Result, width: int, color: bool) -> list[str]:
     lines = [
         textwrap.fill(
             "The broken hop: checkout does not pass the trace context on to inventory, so each of its "
-            f"{calls} there started a trace of its own (the frontend's traces stop at checkout).",
+            f"{calls} there started a trace of its own (the frontend's traces stop at checkout). "
+            "Passing the context on mends it; so, for a service that serves one call at a time, does "
+            "`--infer-context` on its sidecar (annotation tracecar.io/infer-context).",
             width,
         )
     ]
