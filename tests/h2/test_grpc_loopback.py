@@ -19,6 +19,9 @@ import pytest
 from h2.config import H2Configuration
 from h2.connection import H2Connection
 
+from propagation import SpanContext
+from propagation.context import SAMPLED
+from proxy.active_spans import ActiveServerSpans
 from proxy.early_upstream import SERVER_FIRST_WAIT_S
 from proxy.h2.exchange import StreamExchange
 from proxy.h2.streams import IDLE_TIMEOUT_S
@@ -236,3 +239,20 @@ def test_a_client_silent_past_the_server_first_wait_is_still_traced(proxy: Runni
     exchange = last_stream(proxy)
     assert (exchange.grpc, exchange.grpc_status) == (True, 0)
     assert describe(exchange, Routes()).name == "demo.Echo/Unary"
+
+
+def test_an_outbound_call_without_context_joins_the_one_request_in_flight(app: int) -> None:
+    """--infer-context on an HTTP/2 listener: the same guess as for HTTP/1 (proxy.active_spans)."""
+    serving = SpanContext(b"4bf92f3577b34da6a3ce929d0e0e4736", b"00f067aa0ba902b7", SAMPLED)
+    with running_proxy(("127.0.0.1", app), direction="outbound") as proxy:
+        in_flight = ActiveServerSpans()
+        in_flight.begin(serving)
+        proxy.listener.adopt = in_flight
+        with grpc.insecure_channel(f"127.0.0.1:{proxy.port}", options=OPTIONS) as chan:
+            seen = methods(chan).unary(b"?", timeout=5).decode()
+            exchange = last_stream(proxy)
+            assert (exchange.extracted.parent, exchange.extracted.inferred) == (serving, True)
+            assert "4bf92f3577b34da6a3ce929d0e0e4736" in seen  # the application is in that trace
+            in_flight.begin(SpanContext(b"0af7651916cd43dd8448eb211c80319c", b"b7ad6b7169203331", SAMPLED))
+            methods(chan).unary(b"?", timeout=5)  # two in flight: no guess
+            assert last_stream(proxy, 2).extracted.parent is None
