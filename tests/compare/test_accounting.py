@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from loadtests.measurement import Measurement
-from loadtests.proc_accounting import cpu_ticks, real_uid, status_field_kib
+from loadtests.proc_accounting import (
+    cpu_ticks,
+    process_cpu_s,
+    real_uid,
+    run_ns,
+    status_field_kib,
+)
 from loadtests.profiles import top_functions
 from loadtests.scenarios import BY_NAME, parse_grpc_load
 from loadtests.tool_output import ToolOutputError
@@ -24,6 +32,34 @@ def test_cpu_ticks_survive_a_command_name_with_spaces_and_parentheses() -> None:
 
 def test_cpu_ticks_of_this_process() -> None:
     assert cpu_ticks(Path(f"/proc/{os.getpid()}/stat").read_text()) >= 0
+
+
+def test_run_time_is_the_first_schedstat_field_in_nanoseconds() -> None:
+    assert run_ns("183462913 10804631 778\n") == 183_462_913
+
+
+def test_cpu_seconds_of_this_process_count_every_live_thread() -> None:
+    def spin(seconds: float) -> None:
+        end = time.thread_time() + seconds
+        while time.thread_time() < end:
+            pass
+
+    spun, release = threading.Event(), threading.Event()
+
+    def busy_then_idle() -> None:
+        spin(0.05)
+        spun.set()
+        release.wait(10)  # alive while measured: an ended thread's time leaves /proc with it
+
+    before = process_cpu_s(os.getpid()) or 0.0
+    worker = threading.Thread(target=busy_then_idle)
+    worker.start()
+    spin(0.05)
+    assert spun.wait(10)
+    used = (process_cpu_s(os.getpid()) or 0.0) - before
+    release.set()
+    worker.join(10)
+    assert 0.1 <= used < 1.0  # both threads' 50 ms
 
 
 def test_status_fields() -> None:
