@@ -58,10 +58,10 @@ def _user(parts: dict[str, float]) -> float:
 def _within(budget: float, kernel: float, user: float) -> str:
     room = budget - kernel
     if room <= 0:
-        return f"the kernel's part alone ({kernel:.0f} us) is over the {budget:.0f} us budget."
-    return (
-        f"with the kernel's part as it is ({kernel:.0f} us), tracecar's user space would have to fall "
-        f"from {user:.0f} to {room:.0f} us per request: {room / user:.0%} of today's."
+        return f"the kernel's part alone ({kernel:.1f} us) is over the {budget:.1f} us budget."
+    return (  # tenths: near the goal, whole microseconds read "from 14 to 14"
+        f"with the kernel's part as it is ({kernel:.1f} us), tracecar's user space would have to fall "
+        f"from {user:.1f} to {room:.1f} us per request: {room / user:.0%} of today's."
     )
 
 

@@ -23,8 +23,9 @@ METHOD = """\
 - Load: wrk for saturation (one thread), hey for the fixed rate (its times have 0.1 ms resolution,
   so latency differences under 0.1 ms are not visible), h2load for HTTP/2, a grpcio client
   (`loadtests.grpc_load`) for gRPC. The client, the application and the proxy share the machine's CPUs.
-- Proxy CPU: utime + stime from `/proc/<pid>/stat` of every uid-1337 process in the pod, sampled
-  around the measured run (after the warm-up). Peak RSS: `VmHWM` of each such process, reset before
+- Proxy CPU: the run time of every thread of every uid-1337 process in the pod
+  (`/proc/<pid>/task/<tid>/schedstat`, nanoseconds), sampled around the measured run (after the
+  warm-up). Peak RSS: `VmHWM` of each such process, reset before
   each scenario (`clear_refs`); the largest one is shown.
 - TIME-WAIT: the sockets in that state in the pod before each scenario. A proxy that opens a
   connection per request leaves thousands; they make later connects slower (the kernel searches for a

@@ -103,7 +103,7 @@ def test_a_failed_cpu_goal_is_taken_apart_against_the_peer() -> None:
     assert "| user space, all parts | 70.0 | 20.0 |" in text
     assert "| measured CPU per request | 100.0 | 40.0 |" in text
     # 60 - 30 us of kernel leaves 30 us for tracecar's own 70
-    assert "fall from 70 to 30 us per request: 43% of today's" in text
+    assert "fall from 70.0 to 30.0 us per request: 43% of today's" in text
 
 
 def test_a_failed_throughput_goal_says_the_budget_one_cpu_allows() -> None:
