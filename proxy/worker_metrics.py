@@ -25,8 +25,9 @@ log = logging.getLogger("tracecar.metrics")
 READ_TIMEOUT_S = 1.0
 
 
-def socket_name(admin_port: int, index: int) -> str:
-    return f"\0tracecar-metrics-{admin_port}-{os.getppid()}-{index}"
+def socket_name(admin_port: int, index: int, supervisor: int | None = None) -> str:
+    """Worker `index`'s socket; `supervisor` defaults to the caller's parent (a worker's view)."""
+    return f"\0tracecar-metrics-{admin_port}-{os.getppid() if supervisor is None else supervisor}-{index}"
 
 
 def peer_names(admin_port: int, workers: int) -> list[str]:

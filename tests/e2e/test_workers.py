@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from proxy.worker_metrics import socket_name
 from tests.e2e.test_w3c_through_sidecar import free_port, wait_listening
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +44,7 @@ def second_worker_metrics(started: TwoWorkers) -> str:
     """What worker 1 alone counted, from the socket the admin worker reads it on (proxy.worker_metrics)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as reader:
         reader.settimeout(10)
-        reader.connect(f"\0tracecar-metrics-{started.admin}-{started.proxy.pid}-1")
+        reader.connect(socket_name(started.admin, 1, supervisor=started.proxy.pid))
         return b"".join(iter(lambda: reader.recv(65536), b"")).decode()
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
 from propagation import Extracted, SpanContext
 from proxy.exchange import Exchange
@@ -13,25 +12,11 @@ from proxy.routes import Routes
 from proxy.spans.pipeline import SpanPipeline
 from proxy.spans.record import SpanRecord
 from proxy.worker import SPAN_BATCH_MAX, SPAN_BATCH_S, ExchangeRecorder
+from tests.spans.test_pipeline import HoldingExporter
 
 SAMPLED = SpanContext(b"1" * 32, b"2" * 16, 1)
 UNSAMPLED = SpanContext(b"3" * 32, b"4" * 16, 0)
 GET = b"GET /users/7 HTTP/1.1\r\nHost: shop:8080\r\n\r\n"
-
-
-class Keeping:
-    def __init__(self) -> None:
-        self.spans: list[SpanRecord] = []
-
-    def prepare(self, span: SpanRecord) -> SpanRecord:
-        return span
-
-    def export(self, batch: Sequence[SpanRecord]) -> bool:
-        self.spans += batch
-        return True
-
-    def shutdown(self) -> None:
-        pass
 
 
 def ended(context: SpanContext = SAMPLED) -> Exchange:
@@ -43,18 +28,18 @@ def ended(context: SpanContext = SAMPLED) -> Exchange:
 
 
 def recorder(
-    exporter: Keeping | None = None,
+    exporter: HoldingExporter | None = None,
 ) -> tuple[ExchangeRecorder, SpanPipeline[SpanRecord], ProxyMetrics]:
     # An export interval far away: whatever the recorder handed over stays queued, to be counted.
     pipeline: SpanPipeline[SpanRecord] = SpanPipeline(
-        exporter or Keeping(), max_queue=1000, max_batch=1000, interval_s=600
+        exporter or HoldingExporter(), max_queue=1000, max_batch=1000, interval_s=600
     )
     metrics = ProxyMetrics()
     return ExchangeRecorder(pipeline, Routes(), metrics), pipeline, metrics
 
 
-def requests_counted(metrics: ProxyMetrics) -> float:
-    return sum(counter.value for counter in metrics.inbound._status)
+def requests_counted(metrics: ProxyMetrics) -> int:
+    return sum(metrics.inbound.duration.counts)  # every finished request is one duration
 
 
 def test_metrics_count_at_once_and_spans_follow_within_the_batch_interval() -> None:
@@ -75,7 +60,7 @@ def test_metrics_count_at_once_and_spans_follow_within_the_batch_interval() -> N
 
 def test_a_full_batch_goes_at_once_and_keeps_its_order() -> None:
     async def scenario() -> None:
-        exporter = Keeping()
+        exporter = HoldingExporter()
         record, pipeline, _ = recorder(exporter)
         for number in range(SPAN_BATCH_MAX):
             exchange = ended()
