@@ -151,6 +151,8 @@ def refused(port: int) -> bool:
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:  # queued on a listener closing right then: ask again
+        return False
     return False
 
 
